@@ -1,0 +1,208 @@
+"""Speed and memory of the losses, against the specifications' reference code where it exists.
+
+    python bench/bench_losses.py            # the sizes the issues name (a few minutes)
+    python bench/bench_losses.py --quick    # smaller, for a smoke run
+
+Prints medians of repeated forward+backward runs (the machine is shared and noisy: compare medians
+and ratios, not single times) and the peak extra memory of one forward+backward, measured in a fresh
+subprocess as the growth of the resident-set high-water mark, in units of one input tensor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import spec_reference  # noqa: E402
+
+import losses  # noqa: E402
+import losses.texture as T  # noqa: E402
+
+
+def depth_inputs(b, h, w):
+    g = torch.Generator().manual_seed(0)
+    d_tgt = torch.rand(b, 1, h, w, generator=g) * 4 + 1
+    d_pred = d_tgt * (1 + 0.1 * torch.rand(b, 1, h, w, generator=g))
+    mask = torch.zeros(b, 1, h, w)
+    mask[..., h // 4 : 3 * h // 4, w // 5 : 4 * w // 5] = 1.0
+    return d_pred, d_tgt, mask
+
+
+def depth_cases(ref0, ref4):
+    """name → (ours, reference or None), each f(d_pred_requiring_grad, d_tgt, mask) → scalar."""
+
+    def rdepth_ref(d, g, m):
+        sd, sg = ref4.StandardizeData()(d, g, m)
+        return ref4.WeightedDataLoss()(sd, sg, m)
+
+    def rdepth_ours(d, g, m):
+        sd, sg = losses.StandardizeData()(d, g, m)
+        return losses.WeightedDataLoss()(sd, sg, m)
+
+    return {
+        "000 depth_consistency_loss": (
+            lambda d, g, m: losses.depth_consistency_loss(d, g, m).total,
+            (lambda d, g, m: ref0.depth_consistency_loss(d, g, m).total) if ref0 else None,
+        ),
+        "004 WeightedDataLoss (adepth)": (
+            lambda d, g, m: losses.WeightedDataLoss()(d, g, m),
+            (lambda d, g, m: ref4.WeightedDataLoss()(d, g, m)) if ref4 else None,
+        ),
+        "004 StandardizeData+L1 (rdepth)": (rdepth_ours, rdepth_ref if ref4 else None),
+        "004 WeightedMSGradLoss": (
+            lambda d, g, m: losses.WeightedMSGradLoss()(d, g, m),
+            (lambda d, g, m: ref4.WeightedMSGradLoss(scales=[1, 2, 4, 8])(d, g, m)) if ref4 else None,
+        ),
+        "004 g2 total": (
+            lambda d, g, m: losses.g2_monodepth_loss(d, g, m).total,
+            (lambda d, g, m: ref4.g2_total(d, g, m)[0]) if ref4 else None,
+        ),
+        "004 ssi_loss": (lambda d, g, m: losses.ssi_loss(d, g, m), None),
+    }
+
+
+def median_time(fn, repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def fwd_bwd(fn, d_pred, *rest):
+    def run():
+        x = d_pred.detach().requires_grad_(True)
+        fn(x, *rest).backward()
+
+    return run
+
+
+def _peak_worker(args) -> None:
+    """Subprocess body: one forward+backward; prints the high-water growth in bytes."""
+    name, which, b, h, w = args.peak
+    ref0 = spec_reference.load_000() if spec_reference.available() else None
+    ref4 = spec_reference.load_004() if spec_reference.available() else None
+    fn = depth_cases(ref0, ref4)[name][0 if which == "ours" else 1]
+    d_pred, d_tgt, mask = depth_inputs(int(b), int(h), int(w))
+    x = d_pred.detach().requires_grad_(True)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    fn(x, d_tgt, mask).backward()
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"extra_bytes": (after - before) * 1024}))
+
+
+def peak_extra(name: str, which: str, b: int, h: int, w: int) -> float:
+    out = subprocess.run(
+        [sys.executable, __file__, "--peak", name, which, str(b), str(h), str(w)],
+        capture_output=True, text=True, check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])["extra_bytes"]
+
+
+def bench_depth(b, h, w, repeats):
+    ref0 = spec_reference.load_000() if spec_reference.available() else None
+    ref4 = spec_reference.load_004() if spec_reference.available() else None
+    if ref0 is None:
+        print(f"(specifications not found at {spec_reference.specs_dir()}: no reference column)")
+    d_pred, d_tgt, mask = depth_inputs(b, h, w)
+    unit = d_pred.numel() * 4
+    print(f"\n## 000 / 004 forward+backward on [{b},1,{h},{w}] (one input = {unit / 2**20:.0f} MiB), median of {repeats}")
+    print(f"{'term':34s} {'ours':>9s} {'reference':>10s} {'speed-up':>9s} {'peak ours':>10s} {'peak ref':>9s}")
+    for name, (ours, ref) in depth_cases(ref0, ref4).items():
+        t_ours = median_time(fwd_bwd(ours, d_pred, d_tgt, mask), repeats)
+        t_ref = median_time(fwd_bwd(ref, d_pred, d_tgt, mask), repeats) if ref else float("nan")
+        m_ours = peak_extra(name, "ours", b, h, w) / unit
+        m_ref = peak_extra(name, "ref", b, h, w) / unit if ref else float("nan")
+        print(f"{name:34s} {t_ours * 1e3:7.0f}ms {t_ref * 1e3:8.0f}ms {t_ref / t_ours:8.1f}× {m_ours:9.1f}× {m_ref:8.1f}×")
+
+
+def bench_latent(b, c, h, w, repeats):
+    g = torch.Generator().manual_seed(0)
+    z_ctx = torch.randn(b, c, h, w, generator=g)
+    mask = torch.zeros(b, 1, h, w)
+    mask[..., h // 4 : 3 * h // 4, w // 3 : 2 * w // 3] = 1
+    z_tgt = z_ctx + 2 * mask * torch.randn(b, c, h, w, generator=g)
+    z_pred0 = z_tgt + 0.3 * torch.randn(b, c, h, w, generator=g)
+
+    def family():
+        z_pred = z_pred0.detach().requires_grad_(True)
+        l_mse = losses.weighted_masked_mse_latent(z_pred, z_tgt, mask)
+        l_bg = losses.background_preservation_mse_latent(z_pred, z_ctx, mask)
+        m_hat, _, _ = losses.soft_change_mask_from_latents(z_pred, z_ctx, mask)
+        phi = losses.signed_distance_map_from_mask(mask > 0.5, normalize=True)
+        total = l_mse + 0.6 * l_bg + 0.9 * losses.dice_loss(m_hat, mask) + 0.2 * losses.area_ratio_loss(m_hat, mask)
+        (total + 0.4 * losses.boundary_loss(m_hat, phi)).backward()
+
+    t = median_time(family, repeats, warmup=2)
+    print(f"\n## 002 family (all seven components, SDM included) forward+backward on [{b},{c},{h},{w}]: {t * 1e3:.1f} ms (median of {repeats}; budget 60 ms)")
+
+
+def bench_texture(sizes, repeats):
+    print("\n## 003 texture losses forward+backward (budgets: 250 ms at B=1, 2 s at B=8, 1024²)")
+    cases = {
+        "SpectralPeriodLoss": T.SpectralPeriodLoss(),
+        "LogPolarAlignLoss": T.LogPolarAlignLoss(),
+        "ScaleConsistencyLoss": T.ScaleConsistencyLoss(),
+        "ACFPeriodLoss": T.ACFPeriodLoss(),
+    }
+    for b, h in sizes:
+        g = torch.Generator().manual_seed(0)
+        pred = torch.rand(b, 3, h, h, generator=g)
+        tgt = torch.rand(b, 3, h, h, generator=g)
+        mask = torch.ones(b, 1, h, h)
+        for name, loss in cases.items():
+            t = median_time(fwd_bwd(loss, pred, tgt, mask), repeats)
+            print(f"[{b},3,{h},{h}] {name:22s} {t * 1e3:8.0f} ms")
+
+
+def bench_sdm(sizes, repeats):
+    from losses.sdm import signed_distance_map_from_mask
+
+    print("\n## signed distance map: SciPy per-sample loop vs the exact on-device path (here on the CPU)")
+    for b, h in sizes:
+        m = torch.zeros(b, 1, h, h, dtype=torch.bool)
+        m[..., h // 4 : 3 * h // 4, h // 3 : 2 * h // 3] = True
+        t_s = median_time(lambda m=m: signed_distance_map_from_mask(m, method="scipy"), repeats)
+        t_d = median_time(lambda m=m: signed_distance_map_from_mask(m, method="device"), max(1, repeats // 2))
+        print(f"[{b},1,{h},{h}]  scipy {t_s * 1e3:9.1f} ms   device {t_d * 1e3:9.1f} ms   device/scipy {t_d / t_s:6.1f}×")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small sizes, few repeats")
+    ap.add_argument("--peak", nargs=5, help=argparse.SUPPRESS)
+    ap.add_argument("--only", choices=["depth", "latent", "texture", "sdm"], help="run one section")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    if args.peak:
+        _peak_worker(args)
+        return
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu")
+    q = args.quick
+    if args.only in (None, "depth"):
+        bench_depth(2 if q else 8, 256 if q else 1024, 256 if q else 1024, 3 if q else 7)
+    if args.only in (None, "latent"):
+        bench_latent(8, 16, 128, 128, 5 if q else 20)
+    if args.only in (None, "texture"):
+        bench_texture([(1, 256)] if q else [(1, 1024), (8, 1024)], 3 if q else 5)
+    if args.only in (None, "sdm"):
+        bench_sdm([(8, 128)] if q else [(8, 128), (8, 1024)], 3 if q else 5)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,458 @@
+"""004 — G2-MonoDepth losses: absolute, relative (mean + MAD standardised) and multi-scale gradient.
+
+``total = adepth + rdepth + 0.5·rgrad``:
+
+* ``adepth = WeightedDataLoss(depth, gt, mask)``: per-image masked mean of ``|d − g|``, batch mean.
+* ``rdepth = WeightedDataLoss(StandardizeData(depth, gt, mask))``: the same on maps standardised by
+  their masked mean and mean absolute deviation.
+* ``rgrad = WeightedMSGradLoss(sta_depth, sta_gt, mask)``: at scales 1, 2, 4, 8 (average-pooled,
+  mask pooled and binarised above 1), ``Σ (|Sobel_x Δ| + |Sobel_y Δ|)·m / (Σ m + 1e-6)`` over the whole
+  batch; the mean over scales.
+
+On finite inputs the numbers are the document's, to float32 rounding. Non-finite pixels (NaN/Inf in
+either map) are left out, which the document's code does not do (it returns NaN): a pixel needs both
+maps finite, a pooled pixel needs its whole block finite, a Sobel response needs its whole 3×3
+neighbourhood finite. ``StandardizeData`` returns NaN where its inputs were not finite so that the
+terms after it leave those pixels out too.
+
+``ssi_loss`` is the scale-and-shift-invariant comparison the document contrasts with ``rdepth``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .masks import as_4d, compute_dtype, full_precision
+
+__all__ = [
+    "WeightedDataLoss",
+    "StandardizeData",
+    "WeightedMSGradLoss",
+    "G2Terms",
+    "g2_monodepth_loss",
+    "ssi_loss",
+    "sobel",
+]
+
+Reduction = Literal["mean", "none"]
+_EMPTY = 1e-6  # what the document writes into an all-zero mask sum
+
+
+def _prepare(depth, gt, mask, name="depth"):
+    dtype = compute_dtype(depth, gt)
+    d = as_4d(depth, name=name, dtype=dtype)
+    g = as_4d(gt, d, name="gt", dtype=dtype)
+    m = as_4d(mask, d, name="mask", dtype=dtype).detach()
+    return d, g, m
+
+
+def _clean_difference(d: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(d − g with non-finite → 0, valid bool)``; both ``[B,1,H,W]``."""
+    e = d - g
+    valid = torch.isfinite(e)
+    return torch.where(valid, e, torch.zeros_like(e)), valid
+
+
+def _central_difference(x: torch.Tensor, dim: int, out: torch.Tensor) -> torch.Tensor:
+    """``out[i] ← x[i+1] − x[i−1]`` along ``dim`` with zero padding; ``out`` has ``x``'s shape."""
+    n = x.shape[dim]
+    if n == 1:
+        return out.zero_()
+    if n > 2:
+        torch.sub(x.narrow(dim, 2, n - 2), x.narrow(dim, 0, n - 2), out=out.narrow(dim, 1, n - 2))
+    out.narrow(dim, 0, 1).copy_(x.narrow(dim, 1, 1))
+    torch.neg(x.narrow(dim, n - 2, 1), out=out.narrow(dim, n - 1, 1))
+    return out
+
+
+def _smooth_121(x: torch.Tensor, dim: int, out: torch.Tensor) -> torch.Tensor:
+    """``out[i] ← x[i−1] + 2x[i] + x[i+1]`` along ``dim`` with zero padding."""
+    n = x.shape[dim]
+    torch.mul(x, 2.0, out=out)
+    if n > 1:
+        out.narrow(dim, 1, n - 1).add_(x.narrow(dim, 0, n - 1))
+        out.narrow(dim, 0, n - 1).add_(x.narrow(dim, 1, n - 1))
+    return out
+
+
+def _sobel_into(x: torch.Tensor, axis: str, scratch: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``out ← Sobel_axis(x)`` (zero padding) using ``scratch``; both buffers have ``x``'s shape."""
+    diff_dim, smooth_dim = (-1, -2) if axis == "x" else (-2, -1)
+    return _smooth_121(_central_difference(x, diff_dim, scratch), smooth_dim, out)
+
+
+def sobel(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sobel responses with zero padding, equal to ``conv2d(x, K, padding=1)`` for the 3×3 kernels
+    ``K_x = [[-1,0,1],[-2,0,2],[-1,0,1]]`` and ``K_y = K_xᵀ``, computed separably by slicing
+    (differentiable; the training path uses buffer-reusing twins of these steps).
+
+    ``[B,1,H,W]`` → ``(gx, gy)``, each ``[B,1,H,W]``. Both operators are antisymmetric, so their
+    adjoints are ``−sobel``.
+    """
+    p = F.pad(x, (1, 1, 1, 1))
+    tx = p[..., :, 2:] - p[..., :, :-2]  # [H+2, W]
+    ty = p[..., 2:, :] - p[..., :-2, :]  # [H, W+2]
+    gx = tx[..., :-2, :] + 2.0 * tx[..., 1:-1, :] + tx[..., 2:, :]
+    gy = ty[..., :, :-2] + 2.0 * ty[..., :, 1:-1] + ty[..., :, 2:]
+    return gx, gy
+
+
+def _view_prefix(buf: torch.Tensor, shape) -> torch.Tensor:
+    """A contiguous view of the first ``prod(shape)`` elements of ``buf`` (buffer reuse across scales)."""
+    n = 1
+    for k in shape:
+        n *= k
+    return buf.reshape(-1)[:n].view(shape)
+
+
+def _per_sample_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``Σ_{c,h,w} a·b`` per sample, ``[B,...]`` × 2 → ``[B]``, without a full-size temporary."""
+    return torch.stack([torch.dot(a[i].reshape(-1), b[i].reshape(-1)) for i in range(a.shape[0])])
+
+
+def _mask_count(w: torch.Tensor) -> torch.Tensor:
+    """Per-sample weight sum ``[B]``, with the document's ``1e-6`` for an empty mask."""
+    n = w.sum(dim=(1, 2, 3))
+    return torch.where(n == 0, torch.full_like(n, _EMPTY), n)
+
+
+def _finite_difference(d: torch.Tensor, g: torch.Tensor, w: torch.Tensor):
+    """``(e, w)`` with ``e = d − g``; where some pixel is not finite, ``e`` is zeroed and ``w`` cut
+    there. One host sync (is the sum finite?) spares the all-finite case two full passes."""
+    e = d - g
+    if not bool(torch.isfinite(e.sum())):
+        valid = torch.isfinite(e)
+        e.masked_fill_(~valid, 0.0)
+        w = w * valid
+    return e, w
+
+
+class _MaskedL1Fn(torch.autograd.Function):
+    """(depth, gt) → mean_b Σ|d − g|·w / Σw (weights constant)."""
+
+    @staticmethod
+    def forward(ctx, depth, gt, mask):
+        e, w = _finite_difference(depth, gt, mask)
+        count = _mask_count(w)
+        per_sample = _per_sample_dot(e.abs(), w) / count
+        ctx.save_for_backward(e, w, count)
+        return per_sample.mean()
+
+    @staticmethod
+    def backward(ctx, g_out):
+        e, w, count = ctx.saved_tensors
+        coef = (g_out / (count * e.shape[0])).view(-1, *([1] * (e.dim() - 1)))
+        grad = e.sign().mul_(w).mul_(coef)
+        need_d, need_g = ctx.needs_input_grad[:2]
+        return (grad if need_d else None), (-grad if need_g else None), None
+
+
+class WeightedDataLoss(nn.Module):
+    """Masked L1: per image ``Σ |d − g|·m / Σ m`` (an empty mask counts as ``1e-6``), batch mean.
+
+    ``forward(depth [B,1,H,W], gt [B,1,H,W], mask [B,1,H,W], reduction="mean")`` → scalar, or with
+    ``reduction="none"`` the ``[B,1,H,W]`` contribution map. Pixels where either map is not finite
+    have zero weight. The scalar path is a custom autograd function that keeps one full-size tensor.
+
+    Example:
+        >>> d = torch.zeros(1, 1, 4, 4); m = torch.ones(1, 1, 4, 4)
+        >>> float(WeightedDataLoss()(d + 0.5, d, m))
+        0.5
+    """
+
+    @full_precision
+    def forward(self, depth, gt, mask, reduction: Reduction = "mean"):
+        d, g, m = _prepare(depth, gt, mask)
+        if m.shape != d.shape:
+            m = m.expand_as(d)
+        if reduction == "mean":
+            return _MaskedL1Fn.apply(d, g, m.contiguous())
+        if reduction != "none":
+            raise ValueError(f"reduction must be 'mean' or 'none'; got {reduction!r}")
+        e, valid = _clean_difference(d, g)
+        w = m * valid
+        return e.abs() * (w / (_mask_count(w).view(-1, 1, 1, 1) * e.shape[0]))
+
+
+class _StandardizeFn(torch.autograd.Function):
+    """x → (x − μ)/σ with masked mean μ and mean absolute deviation σ (+eps); weights constant.
+
+    Backward, with ``u`` the output, ``t = sign(u)``, ``M = Σ w``, ``t̄ = Σ w·t / M``:
+    ``∂L/∂x = G/σ − w·(ΣG + (t − t̄)·Σ G·u)/(M·σ)``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, eps):
+        count = _mask_count(w)
+        shape = (-1,) + (1,) * (x.dim() - 1)
+        mean = (_per_sample_dot(x, w) / count).view(shape)
+        u = x - mean
+        scale = (_per_sample_dot(u.abs(), w) / count + eps).view(shape)
+        u.div_(scale)
+        ctx.save_for_backward(u, w, count.view(shape), scale)
+        return u
+
+    @staticmethod
+    def backward(ctx, grad_u):
+        u, w, count, scale = ctx.saved_tensors
+        dims = tuple(range(1, u.dim()))
+        shape = count.shape
+        t = u.sign()
+        t_mean = _per_sample_dot(t, w).view(shape) / count
+        sum_g = grad_u.sum(dim=dims, keepdim=True)
+        sum_gu = _per_sample_dot(grad_u, u).view(shape)
+        denom = count * scale
+        t.sub_(t_mean).mul_(sum_gu / denom).add_(sum_g / denom).mul_(w).neg_()
+        return t.addcdiv_(grad_u, scale), None, None
+
+
+class StandardizeData(nn.Module):
+    """Robust standardisation of both maps: ``(x − μ)/(σ_MAD + 1e-6)`` over the mask.
+
+    ``μ = Σ x·m / Σ m``, ``σ_MAD = Σ |x − μ|·m / Σ m`` per image (``Σ m = 0`` counts as ``1e-6``),
+    over pixels where both maps are finite. ``forward(depth, gt, mask) → (sta_depth, sta_gt)``, each
+    ``[B,1,H,W]``, NaN where either input was not finite. Differentiable through ``μ`` and ``σ``
+    (a custom autograd function with the closed-form backward).
+    """
+
+    eps = 1e-6
+
+    @full_precision
+    def forward(self, depth, gt, mask):
+        d, g, m = _prepare(depth, gt, mask)
+        if m.shape != d.shape:
+            m = m.expand_as(d)
+        m = m.contiguous()
+        finite = bool(torch.isfinite(d.sum() + g.sum()))  # one host sync; see _finite_difference
+        if finite:
+            return _StandardizeFn.apply(d, m, self.eps), _StandardizeFn.apply(g, m, self.eps)
+        valid = torch.isfinite(d) & torch.isfinite(g)
+        zero = torch.zeros((), dtype=d.dtype, device=d.device)
+        nan = torch.full((), float("nan"), dtype=d.dtype, device=d.device)
+        w = m * valid
+        return tuple(
+            torch.where(valid, _StandardizeFn.apply(torch.where(valid, x, zero), w, self.eps), nan)
+            for x in (d, g)
+        )
+
+
+def _pool_valid(valid: torch.Tensor, scale: int) -> torch.Tensor:
+    """A pooled pixel is valid when its whole block was; float ``[B,1,H/s,W/s]``."""
+    v = valid.to(torch.float32)
+    if scale > 1:
+        v = -F.max_pool2d(-v, scale, scale)
+    return v
+
+
+def _sobel_valid(v: torch.Tensor) -> torch.Tensor:
+    """A Sobel response is valid when its 3×3 neighbourhood is (zero padding counts as valid)."""
+    return -F.max_pool2d(-v, 3, 1, 1)
+
+
+def _scale_inputs(e, valid, mask, scale):
+    """Pooled difference and the weight of each Sobel response at one scale (the document's mask
+    rule: the mask itself at scale 1, pooled and binarised above); ``valid=None`` means all finite."""
+    if scale > 1:
+        e_s = F.avg_pool2d(e, scale, scale)
+        m_s = (F.avg_pool2d(mask, scale, scale) > 0.5).to(e.dtype)
+    else:
+        e_s, m_s = e, mask
+    if valid is not None:
+        m_s = m_s * _sobel_valid(_pool_valid(valid, scale)).to(e.dtype)
+    return e_s, m_s
+
+
+def _abs_dot(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``Σ |x|·w``, taking ``|x|`` in place (``x`` is a scratch buffer)."""
+    return torch.dot(x.abs_().reshape(-1), w.reshape(-1))
+
+
+class _MSGradFn(torch.autograd.Function):
+    """(depth, gt) → multi-scale Sobel L1 (the mask is a constant).
+
+    Keeps only the difference for backward; two scratch buffers of the full size serve every scale
+    and both passes, so forward+backward allocates a handful of full-size tensors.
+    """
+
+    @staticmethod
+    def forward(ctx, depth, gt, mask, scales, eps):
+        e = depth - gt
+        # A finite sum means every pixel is finite (an overflow only takes the exact slow path):
+        # one host sync that saves three pooling passes per scale.
+        all_valid = bool(torch.isfinite(e.sum()))
+        valid = torch.isfinite(e) if not all_valid else None
+        if valid is not None:
+            e.masked_fill_(~valid, 0.0)
+        a, b = torch.empty_like(e), torch.empty_like(e)
+        total = e.new_zeros(())
+        denoms = []
+        for s in scales:
+            e_s, m_s = _scale_inputs(e, valid, mask, s)
+            bx, by = _view_prefix(a, e_s.shape), _view_prefix(b, e_s.shape)
+            num = _abs_dot(_sobel_into(e_s, "x", bx, by), m_s)
+            num = num + _abs_dot(_sobel_into(e_s, "y", bx, by), m_s)
+            den = m_s.sum() + eps
+            total = total + num / den
+            denoms.append(den)
+        del a, b
+        ctx.save_for_backward(e, valid, mask, *denoms)
+        ctx.scales = tuple(scales)
+        return total / len(scales)
+
+    @staticmethod
+    def backward(ctx, g_out):
+        e, valid, mask, *denoms = ctx.saved_tensors
+        n = len(ctx.scales)
+        grad = torch.zeros_like(e)
+        a, b = torch.empty_like(e), torch.empty_like(e)
+        for s, den in zip(ctx.scales, denoms):
+            e_s, m_s = _scale_inputs(e, valid, mask, s)
+            neg_coef = -g_out / (n * den * s * s)
+            hs, ws = e_s.shape[-2:]
+            # the average pool's adjoint spreads each coarse gradient evenly over its s×s block
+            target = grad[..., : hs * s, : ws * s].view(*e.shape[:2], hs, s, ws, s)
+            bx, by = _view_prefix(a, e_s.shape), _view_prefix(b, e_s.shape)
+            for axis in ("x", "y"):
+                sign_m = _sobel_into(e_s, axis, bx, by).sign_().mul_(m_s)
+                adj = _sobel_into(sign_m, axis, bx, by)  # adjoint of Sobel is −Sobel
+                target.addcmul_(adj.view(*e.shape[:2], hs, 1, ws, 1), neg_coef)
+        if valid is not None:
+            grad.masked_fill_(~valid, 0.0)
+        need_d, need_g = ctx.needs_input_grad[:2]
+        return (grad if need_d else None), (-grad if need_g else None), None, None, None
+
+
+class WeightedMSGradLoss(nn.Module):
+    """Multi-scale Sobel gradient L1 (scales 1, 2, 4, 8), normalised by the mask sum over the batch.
+
+    At each scale ``s``: ``Δ = avgpool_s(depth − gt)``, ``m = avgpool_s(mask) > 0.5`` (the mask itself
+    at ``s = 1``), ``L_s = Σ (|Sobel_x Δ| + |Sobel_y Δ|)·m / (Σ m + 1e-6)``; the loss is the mean of
+    ``L_s``. Sobel and pooling are linear, so the difference is filtered once (the document filters
+    both maps). The scalar path is a custom autograd function; ``reduction="none"`` returns the
+    ``[B,1,H,W]`` contribution map (coarse scales spread evenly over their blocks).
+
+    ``forward(depth [B,1,H,W], gt [B,1,H,W], mask [B,1,H,W], reduction="mean")``.
+    """
+
+    def __init__(self, scales: Sequence[int] = (1, 2, 4, 8)):
+        super().__init__()
+        self.scales = tuple(int(s) for s in scales)
+        self.eps = 1e-6
+
+    @full_precision
+    def forward(self, depth, gt, mask, reduction: Reduction = "mean"):
+        d, g, m = _prepare(depth, gt, mask)
+        if reduction == "mean":
+            return _MSGradFn.apply(d, g, m.contiguous(), self.scales, self.eps)
+        if reduction != "none":
+            raise ValueError(f"reduction must be 'mean' or 'none'; got {reduction!r}")
+        e, valid = _clean_difference(d, g)
+        total = torch.zeros_like(e)
+        for s in self.scales:
+            e_s, m_s = _scale_inputs(e, valid, m, s)
+            gx, gy = sobel(e_s)
+            c = (gx.abs() + gy.abs()) * m_s / ((m_s.sum() + self.eps) * len(self.scales))
+            if s > 1:
+                hs, ws = c.shape[-2:]
+                c = F.pad(
+                    (c / (s * s)).repeat_interleave(s, dim=-2).repeat_interleave(s, dim=-1),
+                    (0, e.shape[-1] - ws * s, 0, e.shape[-2] - hs * s),
+                )
+            total = total + c
+        return total
+
+
+@dataclass
+class G2Terms:
+    """``total = adepth + rdepth + 0.5·rgrad`` and its parts: scalars or ``[B,1,H,W]`` maps."""
+
+    total: torch.Tensor
+    adepth: torch.Tensor
+    rdepth: torch.Tensor
+    rgrad: torch.Tensor
+
+
+_DATA = WeightedDataLoss()
+_STANDARDIZE = StandardizeData()
+
+
+@full_precision
+def g2_monodepth_loss(
+    depth: torch.Tensor,
+    gt: torch.Tensor,
+    mask: torch.Tensor,
+    scales: Sequence[int] = (1, 2, 4, 8),
+    w_rgrad: float = 0.5,
+    reduction: Reduction = "mean",
+) -> G2Terms:
+    """The G2-MonoDepth total and its three terms.
+
+    Args:
+        depth: ``[B,1,H,W]`` predicted depth. gt: ``[B,1,H,W]`` target depth.
+        mask: ``[B,1,H,W]`` valid-pixel mask.
+        scales: the gradient term's scales. w_rgrad: its weight in the total (document: 0.5).
+        reduction: ``"mean"`` → scalars; ``"none"`` → ``[B,1,H,W]`` contribution maps.
+
+    Example:
+        >>> g = torch.rand(1, 1, 32, 32); m = torch.ones(1, 1, 32, 32)
+        >>> t = g2_monodepth_loss(2 * g + 1, g, m)   # an affine copy: only the absolute term sees it
+        >>> float(t.rdepth) < 1e-5 and float(t.rgrad) < 1e-4 and float(t.adepth) > 0.5
+        True
+    """
+    d, g, m = _prepare(depth, gt, mask)
+    adepth = _DATA(d, g, m, reduction=reduction)
+    sta_d, sta_g = _STANDARDIZE(d, g, m)
+    rdepth = _DATA(sta_d, sta_g, m, reduction=reduction)
+    rgrad = WeightedMSGradLoss(scales)(sta_d, sta_g, m, reduction=reduction)
+    return G2Terms(total=adepth + rdepth + w_rgrad * rgrad, adepth=adepth, rdepth=rdepth, rgrad=rgrad)
+
+
+@full_precision
+def ssi_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    eps: float = 1e-6,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    """Scale-and-shift-invariant L1: align ``pred`` to ``target`` by masked least squares, then compare.
+
+    Per image, ``(a, b) = argmin Σ m·(a·p + b − t)²`` in closed form (``a = cov(p,t)/var(p)``,
+    ``b = t̄ − a·p̄``, masked), then ``Σ |a·p + b − t|·m / Σ m``; batch mean. Gradients flow through
+    ``a`` and ``b``. Non-finite pixels are left out; a constant ``pred`` gets ``a = 0``.
+
+    Args:
+        pred, target: ``[B,1,H,W]`` depth or disparity. mask: ``[B,1,H,W]`` weights in ``[0,1]``.
+        reduction: ``"mean"`` → scalar; ``"none"`` → ``[B,1,H,W]`` contribution map.
+
+    Example:
+        >>> t = torch.rand(2, 1, 16, 16); m = torch.ones(2, 1, 16, 16)
+        >>> float(ssi_loss(3 * t - 2, t, m)) < 1e-5
+        True
+    """
+    p, t, m = _prepare(pred, target, mask, name="pred")
+    valid = torch.isfinite(p) & torch.isfinite(t)
+    zero = torch.zeros((), dtype=p.dtype, device=p.device)
+    p, t = torch.where(valid, p, zero), torch.where(valid, t, zero)
+    w = m.clamp(0.0, 1.0) * valid
+    n = w.sum(dim=(1, 2, 3), keepdim=True)
+    n_safe = n.clamp_min(eps)
+    p_mean = (p * w).sum(dim=(1, 2, 3), keepdim=True) / n_safe
+    t_mean = (t * w).sum(dim=(1, 2, 3), keepdim=True) / n_safe
+    pc = p - p_mean
+    var = (pc.square() * w).sum(dim=(1, 2, 3), keepdim=True)
+    cov = (pc * (t - t_mean) * w).sum(dim=(1, 2, 3), keepdim=True)
+    scale = cov / var.clamp_min(eps * n_safe)
+    residual = (scale * pc + t_mean - t).abs()
+    contrib = residual * w / (n_safe * p.shape[0])
+    if reduction == "none":
+        return contrib
+    if reduction != "mean":
+        raise ValueError(f"reduction must be 'mean' or 'none'; got {reduction!r}")
+    return contrib.sum()

@@ -1,0 +1,27 @@
+"""Shared test setup: the checkout on sys.path, a fixed thread count, deterministic seeds."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import torch  # noqa: E402
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def cuda_or_skip() -> torch.device:
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device on this machine")
+    return torch.device("cuda")
