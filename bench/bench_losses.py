@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import statistics
 import subprocess
 import sys
@@ -92,24 +92,36 @@ def fwd_bwd(fn, d_pred, *rest):
     return run
 
 
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(field)
+
+
 def _peak_worker(args) -> None:
-    """Subprocess body: one forward+backward; prints the high-water growth in bytes."""
+    """Subprocess body: one forward+backward; prints the growth of the resident set's high-water mark
+    over the resident set just before (the mark is reset first, so building the inputs does not count)."""
     name, which, b, h, w = args.peak
     ref0 = spec_reference.load_000() if spec_reference.available() else None
     ref4 = spec_reference.load_004() if spec_reference.available() else None
     fn = depth_cases(ref0, ref4)[name][0 if which == "ours" else 1]
     d_pred, d_tgt, mask = depth_inputs(int(b), int(h), int(w))
     x = d_pred.detach().requires_grad_(True)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+    before = _status_kib("VmRSS")
     fn(x, d_tgt, mask).backward()
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"extra_bytes": (after - before) * 1024}))
+    peak = _status_kib("VmHWM")
+    print(json.dumps({"extra_bytes": (peak - before) * 1024}))
 
 
 def peak_extra(name: str, which: str, b: int, h: int, w: int) -> float:
+    # a fixed mmap threshold makes every large tensor its own mapping, returned to the OS when freed,
+    # so the resident set tracks live tensors (glibc's adaptive threshold would keep freed ones)
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
     out = subprocess.run(
         [sys.executable, __file__, "--peak", name, which, str(b), str(h), str(w)],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True, check=True, env=env,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])["extra_bytes"]
 

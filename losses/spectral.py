@@ -34,6 +34,7 @@ __all__ = [
     "radial_profile",
     "bin_frequencies",
     "soft_peak",
+    "prominence",
     "RadialSpectrum",
     "radial_spectrum",
     "angular_energy",
@@ -208,16 +209,47 @@ def soft_peak(profile: torch.Tensor, centres: torch.Tensor, tau: float) -> torch
     return (weights * centres).sum(dim=1)
 
 
+def prominence(profile: torch.Tensor, half_width: int) -> torch.Tensor:
+    """Excess power over the profile's lower envelope: ``P − baseline`` (baseline detached).
+
+    The baseline is a morphological opening of ``log P`` over ``2·half_width + 1`` bins (it erases
+    peaks narrower than that), smoothed by a box of the same width. A periodic pattern's peak is
+    narrow; the broad hump of tile-to-tile colour variation or of lighting is not — and in a radial
+    *mean* the directional peak is diluted over its ring while the hump is not, so on raw power the
+    hump can win. Excess *power* (not a ratio) still ranks a fundamental above its weaker harmonics.
+    ``[B, K]`` → ``[B, K]``.
+    """
+    with torch.no_grad():
+        k = 2 * half_width + 1
+        floor = profile.amax(dim=1, keepdim=True).clamp_min(torch.finfo(profile.dtype).tiny) * 1e-12
+        logp = torch.log(profile + floor).unsqueeze(1)
+
+        def pad(x):
+            return F.pad(x, (half_width, half_width), mode="replicate")
+
+        lower = -F.max_pool1d(pad(-logp), k, stride=1)
+        opened = F.max_pool1d(pad(lower), k, stride=1)
+        baseline = torch.exp(F.avg_pool1d(pad(opened), k, stride=1)).squeeze(1)
+    return profile - baseline
+
+
+def prominence_half_width(height: int, width: int, r_bins: int) -> int:
+    """Bins a spectral peak spans on each side (≈ 4/N cycles per pixel, ×1.5), at least 3."""
+    return max(3, math.ceil(1.5 * r_bins * 4.0 / min(height, width)))
+
+
 class RadialSpectrum:
     """The radial power spectrum of an apodised image and its soft peak.
 
     Attributes: ``freqs [r_bins]`` (bin centres), ``profile [B, r_bins]`` (mean power),
-    ``peak [B]`` (soft-argmax frequency over bins ``min_bin:max_bin``), ``power`` (the onesided
-    spectrum ``[B,1,n,n//2+1]``) and ``n`` (the FFT side).
+    ``prominence [B, r_bins]`` (excess over its lower envelope within ``min_bin:max_bin``, 0 outside),
+    ``peak [B]`` (soft-argmax frequency of the prominence over bins ``min_bin:max_bin``), ``power`` (the onesided spectrum
+    ``[B,1,n,n//2+1]``) and ``n`` (the FFT side).
     """
 
-    def __init__(self, freqs, profile, peak, power, n):
-        self.freqs, self.profile, self.peak, self.power, self.n = freqs, profile, peak, power, n
+    def __init__(self, freqs, profile, prominence, peak, power, n):
+        self.freqs, self.profile, self.prominence = freqs, profile, prominence
+        self.peak, self.power, self.n = peak, power, n
 
 
 def radial_spectrum(
@@ -229,7 +261,7 @@ def radial_spectrum(
     max_bin: int | None = None,
     taper: int | None = None,
 ) -> RadialSpectrum:
-    """Luma → taper window → apodise → zero-padded rfft2 → radial profile → soft peak.
+    """Luma → taper window → apodise → zero-padded rfft2 → radial profile → prominence → soft peak.
 
     Args:
         img: ``[B,C,H,W]`` image(s). mask: ``[Bm,1,H,W]`` region in ``[0,1]``; ``Bm`` divides ``B`` and
@@ -246,8 +278,11 @@ def radial_spectrum(
     profile = radial_profile(power, n, r_bins)
     freqs = bin_frequencies(r_bins, device=x.device, dtype=x.dtype)
     sl = slice(min_bin, max_bin)
-    peak = soft_peak(profile[:, sl], freqs[sl], tau)
-    return RadialSpectrum(freqs, profile, peak, power, n)
+    # the envelope is taken over the searched bins only: the DC bins would drag it down at the start
+    prom = torch.zeros_like(profile)
+    prom[:, sl] = prominence(profile[:, sl], prominence_half_width(*x.shape[-2:], r_bins))
+    peak = soft_peak(prom[:, sl], freqs[sl], tau)
+    return RadialSpectrum(freqs, profile, prom, peak, power, n)
 
 
 def log_polar(amplitude: torch.Tensor, n: int, out_r: int, out_t: int, r_min: float) -> torch.Tensor:
