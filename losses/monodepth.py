@@ -353,6 +353,8 @@ class WeightedMSGradLoss(nn.Module):
         if reduction != "none":
             raise ValueError(f"reduction must be 'mean' or 'none'; got {reduction!r}")
         e, valid = _clean_difference(d, g)
+        if bool(torch.isfinite(e.sum())) and bool(valid.all()):
+            valid = None  # all finite: skip the validity pooling (as the scalar path does)
         total = torch.zeros_like(e)
         for s in self.scales:
             e_s, m_s = _scale_inputs(e, valid, m, s)

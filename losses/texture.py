@@ -282,12 +282,17 @@ class SpectralPeriodLoss(torch.nn.Module):
             "freqs": spec.freqs,
             "profile_pred": spec.profile[:b],
             "profile_tgt": spec.profile[b:],
+            "prominence_pred": spec.prominence[:b],
+            "prominence_tgt": spec.prominence[b:],
         }
+
+    def combine_terms(self, t: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The loss from :meth:`terms`' parts (so a caller that wants both computes once)."""
+        return (self.w_peak * t["peak"] + self.w_band * t["band"]).mean()
 
     @full_precision
     def forward(self, pred, target, mask, center_override=None):
-        t = self.terms(pred, target, mask, center_override)
-        return (self.w_peak * t["peak"] + self.w_band * t["band"]).mean()
+        return self.combine_terms(self.terms(pred, target, mask, center_override))
 
 
 def _gaussian_kernel(sigma: float, device, dtype) -> torch.Tensor:
@@ -349,10 +354,12 @@ class LogPolarAlignLoss(torch.nn.Module):
         b = lp.shape[0] // 2
         return lp[:b], lp[b:]
 
+    def loss_from_maps(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return self.w * (a - b).square().mean()
+
     @full_precision
     def forward(self, pred, target, mask):
-        a, b = self.maps(pred, target, mask)
-        return self.w * (a - b).square().mean()
+        return self.loss_from_maps(*self.maps(pred, target, mask))
 
 
 class ScaleConsistencyLoss(torch.nn.Module):
@@ -389,7 +396,9 @@ class ACFPeriodLoss(torch.nn.Module):
         b = both.shape[0] // 2
         return acf_analysis(both, m, self.r_bins, self.tau, self.min_rel, self.max_rel), b
 
+    def loss_from_analysis(self, a: ACFAnalysis, b: int) -> torch.Tensor:
+        return self.w * _log_ratio_sq(a.period[:b], a.period[b:].detach()).mean()
+
     @full_precision
     def forward(self, pred, target, mask):
-        a, b = self.analyse(pred, target, mask)
-        return self.w * _log_ratio_sq(a.period[:b], a.period[b:].detach()).mean()
+        return self.loss_from_analysis(*self.analyse(pred, target, mask))

@@ -1,0 +1,295 @@
+"""A Sample: everything one diagnosis needs, reconciled to the target's size, with the notices made
+while loading (resizes, downscales, conversions) so a face can show them instead of hiding them."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .io import InputError, load_camera, load_depth, load_image, load_latent, load_mask
+
+__all__ = ["Sample", "build_sample", "resize_image", "resize_mask", "resize_depth", "convert_depth", "DEFAULT_MAX_SIDE"]
+
+DEFAULT_MAX_SIDE = 2048
+
+
+@dataclass
+class Sample:
+    """One insertion (or material-replacement) case and any number of predictions.
+
+    Images are float32 ``[H,W,3]`` in ``[0,1]``; the mask ``[H,W]`` in ``[0,1]``; depth maps
+    ``[H,W]`` float32 with NaN where invalid, all in one convention ``depth_kind`` (``"metric"`` Z or
+    ``"inverse"`` disparity); latents ``[1,16,h,w]`` tensors (None: an encoder makes them).
+    ``second_runs[name]`` is another run of checkpoint ``name`` (for the scale-consistency term).
+    """
+
+    name: str
+    context: np.ndarray
+    target: np.ndarray
+    mask: np.ndarray
+    predictions: dict[str, np.ndarray] = field(default_factory=dict)
+    second_runs: dict[str, np.ndarray] = field(default_factory=dict)
+    target_depth: np.ndarray | None = None
+    context_depth: np.ndarray | None = None
+    prediction_depths: dict[str, np.ndarray] = field(default_factory=dict)
+    depth_kind: str = "metric"
+    camera: dict | None = None
+    context_latents: torch.Tensor | None = None
+    target_latents: torch.Tensor | None = None
+    prediction_latents: dict[str, torch.Tensor] = field(default_factory=dict)
+    k_obj: float | None = None
+    notices: list[str] = field(default_factory=list)
+    memo: dict = field(default_factory=dict, repr=False, compare=False)  # derived data (hashes, latents)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.target.shape[0], self.target.shape[1]
+
+    @property
+    def prediction_names(self) -> list[str]:
+        return list(self.predictions)
+
+    def fingerprint(self, *arrays: Any) -> str:
+        """A content hash of the given arrays (for caches keyed by what was computed on).
+
+        Each array's own hash is remembered (by identity) in ``memo``: a Sample's arrays are not
+        modified after it is built, and hashing 1024² images again on every evaluate costs.
+        """
+        h = hashlib.blake2b(digest_size=16)
+        for a in arrays:
+            h.update(self._array_hash(a))
+        return h.hexdigest()
+
+    def _array_hash(self, a: Any) -> bytes:
+        if a is None:
+            return b"<none>"
+        if not isinstance(a, (np.ndarray, torch.Tensor)):
+            return repr(a).encode()
+        key = ("hash", id(a))
+        hit = self.memo.get(key)
+        if hit is not None and hit[0] is a:
+            return hit[1]
+        h = hashlib.blake2b(digest_size=16)
+        if isinstance(a, torch.Tensor):
+            h.update(str(tuple(a.shape)).encode())
+            h.update(a.detach().cpu().contiguous().numpy().tobytes())
+        else:
+            h.update(str(a.shape).encode() + str(a.dtype).encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+        digest = h.digest()
+        self.memo[key] = (a, digest)
+        return digest
+
+
+# ---- resizing without surprises --------------------------------------------------------------------
+
+
+def _interp(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``[B,C,H,W]`` → ``size``: area when shrinking, bicubic when growing (antialiased either way)."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    shrinking = size[0] <= x.shape[-2] and size[1] <= x.shape[-1]
+    if shrinking:
+        return F.interpolate(x, size=size, mode="area")
+    return F.interpolate(x, size=size, mode="bicubic", align_corners=False)
+
+
+def resize_image(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``[H,W,3]`` → ``[h,w,3]`` in ``[0,1]`` (area / bicubic)."""
+    x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float()
+    return _interp(x, size)[0].permute(1, 2, 0).clamp(0, 1).numpy().astype(np.float32)
+
+
+def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``[H,W]`` → ``[h,w]`` kept in ``[0,1]`` (area when shrinking, so coverage is preserved)."""
+    x = torch.from_numpy(np.ascontiguousarray(mask))[None, None].float()
+    if tuple(x.shape[-2:]) == tuple(size):
+        return mask
+    mode = "area" if size[0] <= x.shape[-2] and size[1] <= x.shape[-1] else "bilinear"
+    kw = {} if mode == "area" else {"align_corners": False}
+    return F.interpolate(x, size=size, mode=mode, **kw)[0, 0].clamp(0, 1).numpy().astype(np.float32)
+
+
+def resize_depth(depth: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``[H,W]`` (NaN = invalid) → ``[h,w]`` without mixing valid and invalid pixels.
+
+    Normalised convolution: valid depth and the validity itself are resized alike and divided, so
+    an output pixel averages only valid inputs; one covered less than half by valid pixels is NaN.
+    """
+    if tuple(depth.shape) == tuple(size):
+        return depth
+    valid = np.isfinite(depth)
+    d = torch.from_numpy(np.where(valid, depth, 0.0).astype(np.float32))[None, None]
+    v = torch.from_numpy(valid.astype(np.float32))[None, None]
+    shrinking = size[0] <= depth.shape[0] and size[1] <= depth.shape[1]
+    mode, kw = ("area", {}) if shrinking else ("bilinear", {"align_corners": False})
+    num = F.interpolate(d, size=size, mode=mode, **kw)
+    den = F.interpolate(v, size=size, mode=mode, **kw)
+    out = (num / den.clamp_min(1e-6))[0, 0].numpy().astype(np.float32)
+    out[den[0, 0].numpy() < 0.5] = np.nan
+    return out
+
+
+def convert_depth(depth: np.ndarray, from_kind: str, to_kind: str) -> np.ndarray:
+    """Metric Z ↔ inverse depth (``1/x``; both positive, NaN stays NaN)."""
+    if from_kind == to_kind:
+        return depth
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (1.0 / depth).astype(np.float32)
+
+
+# ---- building a sample from files or arrays ---------------------------------------------------------
+
+
+def _label(src: Any, fallback: str) -> str:
+    if isinstance(src, (str, os.PathLike)):
+        return Path(src).name
+    return fallback
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        n = n or "prediction"
+        if n in seen:
+            seen[n] += 1
+            out.append(f"{n}_{seen[n]}")
+        else:
+            seen[n] = 0
+            out.append(n)
+    return out
+
+
+def build_sample(
+    context,
+    target,
+    mask,
+    predictions: dict[str, Any] | None = None,
+    *,
+    second_runs: dict[str, Any] | None = None,
+    target_depth=None,
+    context_depth=None,
+    prediction_depths: dict[str, Any] | None = None,
+    depth_kind: str | None = None,
+    camera=None,
+    context_latents=None,
+    target_latents=None,
+    prediction_latents: dict[str, Any] | None = None,
+    k_obj: float | None = None,
+    name: str = "sample",
+    max_side: int = DEFAULT_MAX_SIDE,
+    require_mask: bool = True,
+) -> Sample:
+    """Load and reconcile every input to the target's size (downscaled when its longer side exceeds
+    ``max_side``). Each input is a path, bytes or an array; depth entries may also be
+    ``(array_or_path, kind)`` pairs. Raises :class:`InputError` naming the first bad input.
+    """
+    notices: list[str] = []
+    tgt_label = _label(target, "target")
+    tgt = load_image(target, tgt_label)
+    orig_size = tgt.shape[:2]
+    size = orig_size
+    longest = max(orig_size)
+    if longest > max_side:
+        f = max_side / longest
+        size = (max(1, round(orig_size[0] * f)), max(1, round(orig_size[1] * f)))
+        tgt = resize_image(tgt, size)
+        notices.append(f"{tgt_label}: {orig_size[1]}×{orig_size[0]} downscaled to {size[1]}×{size[0]} "
+                       f"(longest side limit {max_side})")
+
+    def fit_image(src, label):
+        img = load_image(src, label)
+        if img.shape[:2] != size:
+            notices.append(f"{label}: {img.shape[1]}×{img.shape[0]} resized to {size[1]}×{size[0]} to match the target")
+            img = resize_image(img, size)
+        return img
+
+    ctx = fit_image(context, _label(context, "context"))
+    mask_label = _label(mask, "mask")
+    m = load_mask(mask, mask_label)
+    if m.shape != size:
+        notices.append(f"{mask_label}: {m.shape[1]}×{m.shape[0]} resized to {size[1]}×{size[0]} (kept in [0,1])")
+        m = resize_mask(m, size)
+    if require_mask and not (m > 0.5).any():
+        raise InputError(mask_label, "is empty: no pixel above 0.5", "draw the region, or upload a mask with white inside")
+    if (m > 0.5).all():
+        notices.append(f"{mask_label}: covers the whole image — terms on the background have nothing to compare")
+
+    preds: dict[str, np.ndarray] = {}
+    names = _unique_names(list((predictions or {}).keys()))
+    for n, src in zip(names, (predictions or {}).values()):
+        preds[n] = fit_image(src, f"prediction {n}")
+    seconds = {n: fit_image(src, f"second run of {n}") for n, src in (second_runs or {}).items() if n in preds}
+
+    # depth: one convention for all maps (the target's, else the first given)
+    raw_depths: dict[str, tuple[np.ndarray, str]] = {}
+
+    def read_depth(key, src, label):
+        kind = depth_kind
+        if isinstance(src, tuple):
+            src, kind = src
+        d, k = load_depth(src, label, kind=kind)
+        raw_depths[key] = (d, k)
+
+    if target_depth is not None:
+        read_depth("target", target_depth, _label(target_depth, "target depth"))
+    if context_depth is not None:
+        read_depth("context", context_depth, _label(context_depth, "context depth"))
+    for n, src in (prediction_depths or {}).items():
+        if n not in preds:
+            notices.append(f"depth for '{n}' has no matching prediction and is ignored")
+            continue
+        read_depth(f"pred:{n}", src, _label(src if not isinstance(src, tuple) else src[0], f"depth of {n}"))
+    common = raw_depths["target"][1] if "target" in raw_depths else next((k for _, k in raw_depths.values()), "metric")
+
+    def fit_depth(key):
+        if key not in raw_depths:
+            return None
+        d, k = raw_depths[key]
+        label = key.replace("pred:", "depth of ")
+        if k != common:
+            notices.append(f"{label}: {k} depth converted to {common} (1/x) to match the target depth")
+            d = convert_depth(d, k, common)
+        if d.shape != size:
+            notices.append(f"{label}: {d.shape[1]}×{d.shape[0]} resized to {size[1]}×{size[0]} without mixing invalid pixels")
+            d = resize_depth(d, size)
+        return d
+
+    pred_depths = {n: fit_depth(f"pred:{n}") for n in preds if f"pred:{n}" in raw_depths}
+
+    cam = None
+    if camera is not None:
+        cam = load_camera(camera, width=orig_size[1], name=_label(camera, "camera"))
+        if size != orig_size:
+            cam = dict(cam, f_px=cam["f_px"] * size[1] / orig_size[1])
+            notices.append(f"camera: f_px scaled to {cam['f_px']:.1f} for the downscaled image")
+
+    def read_latent(src, label):
+        if src is None:
+            return None
+        return load_latent(src, image_size=orig_size, name=label)
+
+    z_ctx = read_latent(context_latents, _label(context_latents, "context latents"))
+    z_tgt = read_latent(target_latents, _label(target_latents, "target latents"))
+    z_preds = {n: read_latent(src, _label(src, f"latents of {n}")) for n, src in (prediction_latents or {}).items() if n in preds}
+    shapes = {tuple(z.shape) for z in [z_ctx, z_tgt, *z_preds.values()] if z is not None}
+    if len(shapes) > 1:
+        raise InputError("latents", f"the uploaded latents differ in shape ({', '.join(map(str, sorted(shapes)))})",
+                         "upload latents of one resolution")
+    if k_obj is not None and (not np.isfinite(k_obj) or k_obj <= 0):
+        raise InputError("k_obj", f"must be a positive number, got {k_obj}", "calibrate it, or leave it empty")
+
+    return Sample(
+        name=name, context=ctx, target=tgt, mask=m, predictions=preds, second_runs=seconds,
+        target_depth=fit_depth("target"), context_depth=fit_depth("context"), prediction_depths=pred_depths,
+        depth_kind=common, camera=cam, context_latents=z_ctx, target_latents=z_tgt, prediction_latents=z_preds,
+        k_obj=k_obj, notices=notices,
+    )

@@ -1,0 +1,111 @@
+"""Weight presets (the specifications' starters) and the versioned weights config.
+
+The config is the JSON a training loop reads: ``{"version": 1, "weights": {term: w},
+"params": {group: {name: value}}}``. It saves and loads exactly (floats round-trip through JSON's
+shortest repr), and loading checks every term and parameter name.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .terms import FAMILIES, PARAM_GROUPS, REGISTRY, resolve_params
+
+__all__ = ["PRESETS", "preset", "default_weights", "WeightsConfig", "CONFIG_VERSION"]
+
+CONFIG_VERSION = 1
+
+
+def default_weights() -> dict[str, float]:
+    """Every term at its own document's starter weight."""
+    return {name: t.default_weight for name, t in REGISTRY.items()}
+
+
+def _family_weights(*families: str, scale: dict[str, float] | None = None) -> dict[str, float]:
+    out = {name: 0.0 for name in REGISTRY}
+    for fam in families:
+        for name in FAMILIES.get(fam, []):
+            out[name] = REGISTRY[name].default_weight * (scale or {}).get(fam, 1.0)
+    return out
+
+
+PRESETS: dict[str, dict[str, float]] = {
+    # 002's starter total (1.0 mse, 0.6 bg, 0.9 Dice, 0.2 area, 0.4 boundary) + 001's 0.10 + 000's
+    # depth term at 0.2 (split 1 : 0.5 : 0.5 as its w_inside / w_outside / w_edge).
+    "object insertion": _family_weights("latent", "scale", "depth"),
+    # 003's example: L_rec + 0.1·spectral + 0.02·log-polar + 0.05·scale consistency + 0.02·ACF.
+    "material replacement": _family_weights("texture"),
+    # the insertion starters plus 004's total (adepth + rdepth + 0.5·rgrad) scaled by 000's 0.2.
+    "depth-supervised": _family_weights("latent", "scale", "depth", "monodepth", scale={"monodepth": 0.2}),
+}
+
+
+def preset(name: str) -> dict[str, float]:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {list(PRESETS)}")
+    return dict(PRESETS[name])
+
+
+@dataclass
+class WeightsConfig:
+    """Weights and term parameters, as the dashboard exports them for training."""
+
+    weights: dict[str, float] = field(default_factory=default_weights)
+    params: dict[str, dict] = field(default_factory=dict)
+    version: int = CONFIG_VERSION
+
+    def __post_init__(self):
+        unknown = sorted(set(self.weights) - set(REGISTRY))
+        if unknown:
+            raise ValueError(f"unknown term(s) in weights: {unknown}; known: {sorted(REGISTRY)}")
+        for k, v in self.weights.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ValueError(f"weights.{k} must be a number, got {v!r}")
+        self.weights = {k: float(v) for k, v in self.weights.items()}
+        resolve_params(self.params)  # checks names and ranges
+
+    def to_dict(self) -> dict:
+        return {"version": self.version, "weights": dict(self.weights), "params": _plain(self.params)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict) -> WeightsConfig:
+        if not isinstance(data, dict):
+            raise ValueError("a weights config must be a JSON object")
+        version = data.get("version")
+        if version != CONFIG_VERSION:
+            raise ValueError(f"weights config version {version!r} is not supported (expected {CONFIG_VERSION})")
+        extra = set(data) - {"version", "weights", "params"}
+        if extra:
+            raise ValueError(f"unexpected key(s) {sorted(extra)} in the weights config")
+        return cls(weights=dict(data.get("weights") or {}), params=dict(data.get("params") or {}), version=version)
+
+    @classmethod
+    def from_json(cls, text: str) -> WeightsConfig:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"the weights config is not valid JSON ({e})") from None
+        return cls.from_dict(data)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(self.to_json(), encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> WeightsConfig:
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+    def resolved_params(self) -> dict[str, dict]:
+        """The params with every default filled in."""
+        return resolve_params(self.params)
+
+
+def _plain(params: dict) -> dict:
+    """Only the groups and names that exist (a JSON-ready copy)."""
+    return {g: dict(v) for g, v in params.items() if g in PARAM_GROUPS}
