@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,6 +152,7 @@ def evaluate(
     encoder: LatentEncoder | None = None,
     terms: list[str] | None = None,
     cache: ResultCache | None = RESULT_CACHE,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> Report:
     """Compute every term (or ``terms``) for every prediction of ``sample``.
 
@@ -160,6 +162,7 @@ def evaluate(
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``…
         encoder: makes latents the sample does not carry (default: proxy latents).
         cache: where results are remembered across calls (None: no caching).
+        progress: called as ``progress(done, total, prediction)`` before each prediction.
     """
     if not sample.predictions:
         raise ValueError("the sample has no prediction to evaluate: add at least one predicted image")
@@ -184,7 +187,9 @@ def evaluate(
     timings: dict[str, float] = {}
     notices = list(sample.notices)
     latent_size = None
-    for pred in sample.predictions:
+    for i, pred in enumerate(sample.predictions):
+        if progress is not None:
+            progress(i, len(sample.predictions), pred)
         t0 = time.perf_counter()
         pred_fp = fp(sample.predictions[pred], sample.prediction_depths.get(pred), sample.second_runs.get(pred),
                      sample.prediction_latents.get(pred))

@@ -1,0 +1,515 @@
+"""Report → plotly figures and colour-mapped images. Pure functions, no UI.
+
+Figures are plain plotly JSON dicts (``{"data": [...], "layout": {...}}``): building them skips
+plotly's validators (tens of milliseconds per figure) and they serialise as they are. Large maps
+never travel as float JSON: they are colour-mapped on the server into a JPEG/PNG shown by a
+``go.Image`` trace, with a coarse, invisible ``go.Heatmap`` on top for hover values and the colour
+bar. ``to_plotly(fig)`` gives a ``plotly.graph_objects.Figure`` where one is wanted (HTML export).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import re
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+__all__ = [
+    "colorize",
+    "colorize_image",
+    "encode_image",
+    "as_pil",
+    "typed_array",
+    "overlay_figure",
+    "map_figure",
+    "contributions_bar",
+    "contributions_html",
+    "spectra_figure",
+    "acf_figure",
+    "log_polar_figure",
+    "scale_figure",
+    "per_scale_figure",
+    "checkpoint_lines",
+    "period_sentence",
+    "step_of",
+    "to_plotly",
+    "SEQUENTIAL",
+    "DIVERGING",
+]
+
+SEQUENTIAL = "Inferno"
+DIVERGING = "RdBu_r"
+_FONT = {"family": "Inter, system-ui, sans-serif", "size": 12}
+
+
+# ---- colour maps -----------------------------------------------------------------------------------
+
+
+def _parse_color(c: str) -> tuple[float, float, float]:
+    if c.startswith("#"):
+        return tuple(int(c[i : i + 2], 16) / 255.0 for i in (1, 3, 5))  # type: ignore[return-value]
+    nums = [float(v) for v in re.findall(r"[\d.]+", c)[:3]]
+    return tuple(v / 255.0 for v in nums)  # type: ignore[return-value]
+
+
+@lru_cache(maxsize=16)
+def _lut(name: str) -> np.ndarray:
+    """A 256-entry RGB lookup table (uint8) from a plotly colour scale name (``_r`` reverses)."""
+    import plotly.colors as pc
+
+    base = name[:-2] if name.endswith("_r") else name
+    colors = None
+    for module in (pc.sequential, pc.diverging, pc.cyclical):
+        colors = getattr(module, base, None)
+        if colors is not None:
+            break
+    if colors is None:
+        raise ValueError(f"unknown colour scale {name!r}")
+    rgb = np.array([_parse_color(c) for c in colors])
+    if name.endswith("_r"):
+        rgb = rgb[::-1]
+    x = np.linspace(0, 1, len(rgb))
+    t = np.linspace(0, 1, 256)
+    lut = np.stack([np.interp(t, x, rgb[:, k]) for k in range(3)], axis=1)
+    return np.round(lut * 255).astype(np.uint8)
+
+
+def _plotly_scale(name: str) -> list:
+    lut = _lut(name)
+    idx = np.linspace(0, 255, 11).round().astype(int)
+    return [[i / 10, f"rgb({lut[j, 0]},{lut[j, 1]},{lut[j, 2]})"] for i, j in enumerate(idx)]
+
+
+def value_range(values: np.ndarray, symmetric: bool, zmin=None, zmax=None) -> tuple[float, float]:
+    """A robust colour range: the 99.5th percentile of |v| (symmetric) or 0.5–99.5 % (sequential),
+    estimated on at most ~64k evenly strided values."""
+    if zmin is not None and zmax is not None:
+        return zmin, zmax
+    step = max(1, values.size // 65536)
+    flat = values.reshape(-1)[::step]
+    finite = flat[np.isfinite(flat)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    if symmetric:
+        m = float(np.percentile(np.abs(finite), 99.5)) or float(np.abs(finite).max()) or 1.0
+        lo, hi = -m, m
+    else:
+        lo, hi = float(np.percentile(finite, 0.5)), float(np.percentile(finite, 99.5))
+        if hi <= lo:
+            lo, hi = float(finite.min()), float(finite.max())
+        if hi <= lo:
+            hi = lo + 1.0
+    return (lo if zmin is None else zmin), (hi if zmax is None else zmax)
+
+
+def _palette(colorscale: str) -> list[int]:
+    """A Pillow palette: the scale in entries 0–254 (resampled), mid-grey for NaN at 255."""
+    lut = _lut(colorscale)
+    idx = np.round(np.linspace(0, 255, 255)).astype(int)
+    return lut[idx].reshape(-1).tolist() + [128, 128, 128]
+
+
+def colorize_image(values: np.ndarray, colorscale: str = SEQUENTIAL, zmin: float = 0.0, zmax: float = 1.0) -> Image.Image:
+    """``[h,w]`` floats → an RGB Pillow image through the colour scale; NaN becomes mid-grey.
+
+    Indexes a palette image (the gather runs in Pillow's C code).
+    """
+    span = zmax - zmin if zmax > zmin else 1.0
+    idx = (values.astype(np.float32, copy=False) - zmin) * (254.0 / span)
+    np.clip(idx, 0.0, 254.0, out=idx)
+    nan = np.isnan(idx)
+    idx = (idx + 0.5).astype(np.uint8)
+    if nan.any():
+        idx[nan] = 255
+    img = Image.fromarray(idx, mode="P")
+    img.putpalette(_palette(colorscale))
+    return img.convert("RGB")
+
+
+def colorize(values: np.ndarray, colorscale: str = SEQUENTIAL, zmin: float = 0.0, zmax: float = 1.0) -> np.ndarray:
+    """``[h,w]`` floats → ``[h,w,3]`` uint8 through the colour scale; NaN becomes mid-grey."""
+    return np.asarray(colorize_image(values, colorscale, zmin, zmax))
+
+
+def as_pil(image: np.ndarray | Image.Image) -> Image.Image:
+    """``[H,W,3]`` float in [0,1] or uint8 → an RGB Pillow image (a Pillow image passes through)."""
+    if isinstance(image, Image.Image):
+        return image
+    if image.dtype != np.uint8:
+        image = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return Image.fromarray(image)
+
+
+def encode_image(rgb: np.ndarray | Image.Image, fmt: str = "JPEG", quality: int = 88) -> str:
+    """``[H,W,3]`` uint8 (or a Pillow image) → a ``data:`` URI (JPEG for photographic overlays, PNG
+    for flat maps)."""
+    buf = io.BytesIO()
+    img = rgb if isinstance(rgb, Image.Image) else Image.fromarray(rgb)
+    if fmt == "JPEG":
+        img.save(buf, format="JPEG", quality=quality, subsampling=0)
+        mime = "jpeg"
+    else:
+        img.save(buf, format="PNG", compress_level=1)
+        mime = "png"
+    return f"data:image/{mime};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def typed_array(a: np.ndarray) -> dict:
+    """A float32 array as plotly.js's base64 typed array (a quarter of its JSON-text size)."""
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    out = {"dtype": "f4", "bdata": base64.b64encode(a.tobytes()).decode("ascii")}
+    if a.ndim > 1:
+        out["shape"] = ", ".join(str(s) for s in a.shape)
+    return out
+
+
+def _upsample_nearest(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of ``[h,w]`` or ``[h,w,C]`` to ``size``."""
+    h, w = values.shape[:2]
+    if (h, w) == tuple(size):
+        return values
+    rows = np.minimum((np.arange(size[0]) * h / size[0]).astype(int), h - 1)
+    cols = np.minimum((np.arange(size[1]) * w / size[1]).astype(int), w - 1)
+    return values[rows][:, cols]
+
+
+def _block_mean(values: np.ndarray, max_side: int) -> tuple[np.ndarray, float, float]:
+    """Average-pool to at most ``max_side`` cells on the longer side; returns (grid, cell_h, cell_w)."""
+    h, w = values.shape
+    f = max(1, math.ceil(max(h, w) / max_side))
+    hh, ww = h // f, w // f
+    if f == 1:
+        return values.astype(np.float32), 1.0, 1.0
+    with np.errstate(invalid="ignore"):
+        grid = np.nanmean(values[: hh * f, : ww * f].reshape(hh, f, ww, f), axis=(1, 3))
+    return grid.astype(np.float32), float(f), float(f)
+
+
+def _axes_layout(title: str, width: int, height: int, **extra) -> dict:
+    layout = {
+        "template": "none",
+        "font": _FONT,
+        "title": {"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 13}},
+        "margin": {"l": 8, "r": 8, "t": 34, "b": 8},
+        "xaxis": {"visible": False, "range": [0, width], "constrain": "domain"},
+        "yaxis": {"visible": False, "range": [height, 0], "scaleanchor": "x", "constrain": "domain"},
+        "dragmode": "pan",
+        "hoverlabel": {"font": {"size": 11}},
+        "uirevision": "keep",
+    }
+    layout.update(extra)
+    return layout
+
+
+def overlay_figure(
+    image: np.ndarray | None,
+    values: np.ndarray | None,
+    *,
+    title: str = "",
+    colorscale: str = SEQUENTIAL,
+    symmetric: bool = False,
+    opacity: float = 0.65,
+    zmin: float | None = None,
+    zmax: float | None = None,
+    colorbar_title: str = "",
+    hover_cells: int = 96,
+    value_format: str = ".3g",
+    contour_zero: bool = False,
+) -> dict:
+    """A map over an image: colour-mapped on the server, sent as one JPEG, with hover values.
+
+    Args:
+        image: ``[H,W,3]`` float in [0,1] (None: the map alone, opaque).
+        values: ``[h,w]`` map at any resolution (upsampled to the image's); None shows the image.
+        symmetric: a diverging scale centred on 0 (signed maps: gradients, SDM, differences).
+        opacity: the map's opacity where its magnitude is largest; weaker values fade toward the
+            image (alpha ∝ sqrt(|v|/max)), so a sparse contribution map does not hide the picture.
+        hover_cells: the hover grid's longer side (block means of the map).
+    """
+    if image is None and values is None:
+        raise ValueError("overlay_figure needs an image or a map")
+    if isinstance(image, Image.Image):
+        size = (image.size[1], image.size[0])
+    else:
+        size = image.shape[:2] if image is not None else values.shape
+    h, w = size
+    data: list[dict] = []
+    if values is not None:
+        v = values.astype(np.float32, copy=False)
+        lo, hi = value_range(v, symmetric, zmin, zmax)
+        # colour and alpha at the map's own resolution (a latent map is 64× smaller), then Pillow
+        # upsamples and composites in C: a few ms at 1024² where NumPy temporaries cost tens
+        color = colorize_image(v, colorscale, lo, hi)
+        if color.size != (w, h):
+            color = color.resize((w, h), Image.NEAREST)
+        if image is None:
+            out = color
+        else:
+            scale = max(abs(lo), abs(hi)) if symmetric else (hi - lo)
+            mag = np.abs(v) if symmetric else (v - lo)
+            alpha = opacity * np.sqrt(np.clip(np.nan_to_num(mag) / (scale or 1.0), 0.0, 1.0))
+            mask = Image.fromarray((alpha * 255.0 + 0.5).astype(np.uint8), mode="L")
+            if mask.size != (w, h):
+                mask = mask.resize((w, h), Image.NEAREST)
+            out = Image.composite(color, as_pil(image), mask)
+        data.append({"type": "image", "source": encode_image(out), "x0": 0, "y0": 0, "dx": 1, "dy": 1,
+                     "hoverinfo": "skip"})
+        grid, ch, cw = _block_mean(values.astype(np.float32), hover_cells)
+        gh, gw = grid.shape
+        sy, sx = h / values.shape[0], w / values.shape[1]
+        data.append({
+            "type": "heatmap", "z": typed_array(grid),
+            "x0": (cw / 2) * sx, "dx": cw * sx, "y0": (ch / 2) * sy, "dy": ch * sy,
+            "zmin": lo, "zmax": hi, "colorscale": _plotly_scale(colorscale), "opacity": 0.0,
+            "showscale": True, "colorbar": {"title": {"text": colorbar_title}, "thickness": 12, "len": 0.9},
+            "hovertemplate": f"x %{{x:.0f}}, y %{{y:.0f}}<br>%{{z:{value_format}}}<extra></extra>",
+        })
+        if contour_zero:
+            data.append({
+                "type": "contour", "z": typed_array(grid), "x0": (cw / 2) * sx, "dx": cw * sx,
+                "y0": (ch / 2) * sy, "dy": ch * sy, "showscale": False, "hoverinfo": "skip",
+                "contours": {"start": 0, "end": 0, "size": 1, "coloring": "none"},
+                "line": {"color": "black", "width": 2}, "ncontours": 1,
+            })
+    else:
+        data.append({"type": "image", "source": encode_image(as_pil(image)), "x0": 0, "y0": 0, "dx": 1, "dy": 1,
+                     "hoverinfo": "skip"})
+    return {"data": data, "layout": _axes_layout(title, w, h)}
+
+
+def map_figure(values: np.ndarray, *, title: str = "", colorscale: str = SEQUENTIAL, symmetric: bool = False,
+               contour_zero: bool = False, colorbar_title: str = "", zmin=None, zmax=None) -> dict:
+    """A map on its own (no photo), e.g. latent-resolution masks and the SDM."""
+    return overlay_figure(None, values, title=title, colorscale=colorscale, symmetric=symmetric,
+                          contour_zero=contour_zero, colorbar_title=colorbar_title, zmin=zmin, zmax=zmax)
+
+
+# ---- charts ----------------------------------------------------------------------------------------
+
+_PALETTE = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D",
+            "#BAB0AC", "#EECA3B", "#1F77B4", "#8C564B", "#17BECF", "#BCBD22", "#7F7F7F", "#D62728",
+            "#2CA02C", "#9467BD"]
+
+
+def _chart_layout(title: str, **extra) -> dict:
+    layout = {
+        "template": "plotly_white",
+        "font": _FONT,
+        "title": {"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 13}},
+        "margin": {"l": 50, "r": 12, "t": 36, "b": 40},
+        "legend": {"orientation": "h", "y": -0.18, "font": {"size": 10}},
+        "uirevision": "keep",
+    }
+    layout.update(extra)
+    return layout
+
+
+def contributions_bar(predictions: list[str], terms: list[str], weighted: dict[str, dict[str, float | None]],
+                      labels: dict[str, str] | None = None, totals: dict[str, float] | None = None) -> dict:
+    """Stacked bars of weighted contributions per prediction (negative terms stack below zero)."""
+    labels = labels or {}
+    data = []
+    for i, t in enumerate(terms):
+        ys = [weighted[p].get(t) for p in predictions]
+        if all(v is None or v == 0 for v in ys):
+            continue
+        data.append({"type": "bar", "name": labels.get(t, t), "x": predictions,
+                     "y": [0.0 if v is None else v for v in ys], "marker": {"color": _PALETTE[i % len(_PALETTE)]},
+                     "hovertemplate": f"{labels.get(t, t)}: %{{y:.4g}}<extra>%{{x}}</extra>"})
+    if totals:
+        data.append({"type": "scatter", "mode": "markers+text", "name": "total", "x": predictions,
+                     "y": [totals[p] for p in predictions], "text": [f"{totals[p]:.3g}" for p in predictions],
+                     "textposition": "top center", "marker": {"color": "black", "symbol": "diamond", "size": 9},
+                     "hovertemplate": "total %{y:.4g}<extra>%{x}</extra>"})
+    return {"data": data, "layout": _chart_layout("Weighted contributions per prediction", barmode="relative",
+                                                  yaxis={"title": {"text": "weighted loss"}})}
+
+
+def contributions_html(predictions: list[str], terms: list[str], weighted: dict[str, dict[str, float | None]],
+                       totals: dict[str, float], labels: dict[str, str] | None = None) -> str:
+    """The stacked contribution bars as plain HTML (no plotting library to load: on screen at once).
+
+    One row per prediction; segment widths are weighted values on a common scale; negative terms
+    (e.g. the boundary loss) are listed after the total. Hover a segment for its term and value.
+    """
+    labels = labels or {}
+    esc = _html_escape
+    colors = {t: _PALETTE[i % len(_PALETTE)] for i, t in enumerate(terms)}
+    pos_total = {p: sum(v for v in weighted[p].values() if v is not None and v > 0) for p in predictions}
+    scale = max(pos_total.values(), default=0.0) or 1.0
+    rows = []
+    for p in predictions:
+        segs, neg = [], []
+        for t in terms:
+            v = weighted[p].get(t)
+            if v is None or v == 0:
+                continue
+            if v < 0:
+                neg.append(f"{esc(labels.get(t, t))} {v:.3g}")
+                continue
+            segs.append(f'<span class="seg" title="{esc(labels.get(t, t))}: {v:.4g}" style="width:{100 * v / scale:.3f}%;'
+                        f'background:{colors[t]}"></span>')
+        note = f' <small>({", ".join(neg)})</small>' if neg else ""
+        rows.append(f'<div class="gv-row"><span class="gv-name">{esc(p)}</span><span class="gv-bar">{"".join(segs)}</span>'
+                    f'<span class="gv-total">{totals[p]:.4f}{note}</span></div>')
+    used = [t for t in terms if any((weighted[p].get(t) or 0) != 0 for p in predictions)]
+    legend = "".join(f'<span class="gv-key"><i style="background:{colors[t]}"></i>{esc(labels.get(t, t))}</span>' for t in used)
+    style = ("<style>.gv-bars{font-size:12px}.gv-row{display:flex;align-items:center;margin:3px 0}"
+             ".gv-name{width:110px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}"
+             ".gv-bar{flex:1;display:flex;height:18px;background:rgba(128,128,128,.08);border-radius:3px;overflow:hidden}"
+             ".gv-bar .seg{display:block;height:100%}.gv-total{width:190px;padding-left:8px;font-variant-numeric:tabular-nums}"
+             ".gv-key{margin-right:10px;white-space:nowrap}.gv-key i{display:inline-block;width:10px;height:10px;"
+             "margin-right:4px;border-radius:2px}</style>")
+    return (f'{style}<div class="gv-bars"><b>Weighted contributions per prediction</b>{"".join(rows)}'
+            f'<div style="margin-top:6px">{legend}</div></div>')
+
+
+def _html_escape(s: str) -> str:
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def spectra_figure(extras: dict, title: str = "Radial power spectra") -> dict:
+    """Prediction and target radial spectra (log scale) with their soft peaks and the band window."""
+    f = np.asarray(extras["freqs"], dtype=float)
+    lo = int(extras.get("min_bin", 2))
+    pp, pt = np.asarray(extras["profile_pred"], float), np.asarray(extras["profile_target"], float)
+    norm = max(pp[lo:].max(initial=0), pt[lo:].max(initial=0)) or 1.0
+    data = [
+        {"type": "scatter", "mode": "lines", "name": "prediction", "x": typed_array(f[lo:]), "y": typed_array(pp[lo:] / norm),
+         "line": {"color": "#E45756"}},
+        {"type": "scatter", "mode": "lines", "name": "target", "x": typed_array(f[lo:]), "y": typed_array(pt[lo:] / norm),
+         "line": {"color": "#4C78A8"}},
+    ]
+    shapes, annotations = [], []
+    for key, color, label in (("peak_pred", "#E45756", "pred"), ("peak_target", "#4C78A8", "target")):
+        x = extras.get(key)
+        if x and math.isfinite(x):
+            shapes.append({"type": "line", "x0": x, "x1": x, "yref": "paper", "y0": 0, "y1": 1,
+                           "line": {"color": color, "dash": "dash", "width": 1.5}})
+            annotations.append({"x": x, "y": 1.0, "yref": "paper", "text": f"{label} {2 / x:.1f}px", "showarrow": False,
+                                "font": {"color": color, "size": 10}, "yanchor": "bottom"})
+    c, sigma = extras.get("peak_target"), extras.get("band_sigma", 0.15)
+    if c and math.isfinite(c):
+        shapes.append({"type": "rect", "x0": c * math.exp(-sigma), "x1": c * math.exp(sigma), "yref": "paper",
+                       "y0": 0, "y1": 1, "fillcolor": "rgba(76,120,168,0.12)", "line": {"width": 0}})
+    return {"data": data, "layout": _chart_layout(
+        title, xaxis={"title": {"text": "normalised frequency (1 = Nyquist; period = 2/f px)"}, "type": "log"},
+        yaxis={"title": {"text": "power / max"}, "type": "log"}, shapes=shapes, annotations=annotations)}
+
+
+def acf_figure(extras: dict, title: str = "Autocorrelation (radial profile)") -> dict:
+    lags = typed_array(np.asarray(extras["lags"]))
+    data = [
+        {"type": "scatter", "mode": "lines", "name": "prediction", "x": lags, "y": typed_array(np.asarray(extras["acf_pred"])),
+         "line": {"color": "#E45756"}},
+        {"type": "scatter", "mode": "lines", "name": "target", "x": lags, "y": typed_array(np.asarray(extras["acf_target"])),
+         "line": {"color": "#4C78A8"}},
+    ]
+    shapes = []
+    lo, hi = extras.get("lag_range", (None, None))
+    if lo is not None:
+        shapes.append({"type": "rect", "x0": lo, "x1": hi, "yref": "paper", "y0": 0, "y1": 1,
+                       "fillcolor": "rgba(0,0,0,0.05)", "line": {"width": 0}})
+    for key, color in (("period_pred_px", "#E45756"), ("period_target_px", "#4C78A8")):
+        v = extras.get(key)
+        if v and math.isfinite(v):
+            shapes.append({"type": "line", "x0": v, "x1": v, "yref": "paper", "y0": 0, "y1": 1,
+                           "line": {"color": color, "dash": "dash", "width": 1.5}})
+    return {"data": data, "layout": _chart_layout(title, xaxis={"title": {"text": "lag (px)"}},
+                                                  yaxis={"title": {"text": "normalised ACF"}}, shapes=shapes)}
+
+
+def log_polar_figure(extras: dict) -> dict:
+    """The two log-polar maps and their difference side by side (small: out_t × out_r)."""
+    a, b = np.asarray(extras["log_polar_pred"]), np.asarray(extras["log_polar_target"])
+    diff = a - b
+    m = float(np.abs(diff).max()) or 1.0
+    hi = float(max(a.max(), b.max())) or 1.0
+    data = []
+    for i, (z, name, scale, zmin, zmax) in enumerate(
+        [(a, "prediction", "Viridis", 0.0, hi), (b, "target", "Viridis", 0.0, hi), (diff, "difference", DIVERGING, -m, m)]
+    ):
+        ax = "" if i == 0 else str(i + 1)
+        data.append({"type": "heatmap", "z": typed_array(z), "xaxis": f"x{ax}", "yaxis": f"y{ax}",
+                     "colorscale": _plotly_scale(scale), "zmin": zmin, "zmax": zmax, "showscale": i != 1,
+                     "colorbar": {"x": 0.64 if i == 0 else 1.0, "thickness": 10, "len": 0.8},
+                     "hovertemplate": f"{name}<br>log-r %{{x}}, θ %{{y}}<br>%{{z:.3f}}<extra></extra>"})
+    layout = _chart_layout("Log-polar amplitude spectra (x: log radius, y: angle 0–180°)")
+    for i, (lo, hi_) in enumerate([(0.0, 0.30), (0.35, 0.62), (0.70, 0.97)]):
+        ax = "" if i == 0 else str(i + 1)
+        layout[f"xaxis{ax}"] = {"domain": [lo, hi_], "showticklabels": False, "title": {"text": ["prediction", "target", "pred − target"][i]}}
+        layout[f"yaxis{ax}"] = {"showticklabels": i == 0, "anchor": f"x{ax}"}
+    layout["margin"] = {"l": 30, "r": 10, "t": 36, "b": 30}
+    return {"data": data, "layout": layout}
+
+
+def scale_figure(extras: dict) -> dict:
+    """001: the object's size against the size its depth and focal length predict."""
+    s_pred, s_exp = extras["s_pred"], extras["s_exp"]
+    data = [{"type": "bar", "x": ["s_pred = √area(M̂)", "s_exp = k·f/Z" if extras.get("depth_mode") == "depth" else "s_exp = k·f·d"],
+             "y": [s_pred, s_exp], "marker": {"color": ["#E45756", "#4C78A8"]},
+             "text": [f"{s_pred:.2f}", f"{s_exp:.2f}"], "textposition": "outside",
+             "hovertemplate": "%{x}: %{y:.3f} latent px<extra></extra>"}]
+    ratio = s_pred / s_exp if s_exp else float("nan")
+    title = (f"Depth-aware scale: s_pred/s_exp = {ratio:.3f} · depth statistic {extras['depth_stat']:.3g}"
+             f" · k_obj {extras['k_obj']:.4g} ({extras['k_obj_source']})")
+    return {"data": data, "layout": _chart_layout(title, yaxis={"title": {"text": "size (latent px)"}}, showlegend=False)}
+
+
+def per_scale_figure(per_scale: dict[str, float]) -> dict:
+    xs = list(per_scale)
+    return {"data": [{"type": "bar", "x": [f"scale {s}" for s in xs], "y": [per_scale[s] for s in xs],
+                      "marker": {"color": "#72B7B2"}, "hovertemplate": "%{x}: %{y:.4g}<extra></extra>"}],
+            "layout": _chart_layout("004 gradient error per scale (standardised depth)", showlegend=False)}
+
+
+def step_of(name: str) -> float:
+    """The training step in a checkpoint name (the last number in it), or +inf if none."""
+    nums = re.findall(r"\d+", name)
+    return float(nums[-1]) if nums else math.inf
+
+
+def checkpoint_lines(predictions: list[str], series: dict[str, list[float | None]], totals: dict[str, float],
+                     labels: dict[str, str] | None = None) -> dict:
+    """Each term's weighted value (and the total) across checkpoints ordered by step; best marked."""
+    labels = labels or {}
+    order = sorted(predictions, key=lambda p: (step_of(p), p))
+    x = order
+    data = []
+    for i, (t, ys) in enumerate(series.items()):
+        by = dict(zip(predictions, ys))
+        data.append({"type": "scatter", "mode": "lines+markers", "name": labels.get(t, t), "x": x,
+                     "y": [by[p] for p in order], "line": {"color": _PALETTE[i % len(_PALETTE)], "width": 1.5},
+                     "marker": {"size": 5}})
+    best = min(order, key=lambda p: totals[p])
+    data.append({"type": "scatter", "mode": "lines+markers", "name": "total", "x": x, "y": [totals[p] for p in order],
+                 "line": {"color": "black", "width": 3}, "marker": {"size": 8}})
+    annotations = [{"x": best, "y": totals[best], "text": f"best: {best}", "showarrow": True, "arrowhead": 2,
+                    "ax": 0, "ay": -36, "font": {"color": "#2CA02C"}}]
+    return {"data": data, "layout": _chart_layout("Weighted terms across checkpoints", annotations=annotations,
+                                                  xaxis={"title": {"text": "checkpoint (by step)"}, "type": "category"},
+                                                  yaxis={"title": {"text": "weighted loss"}})}
+
+
+def period_sentence(period_pred: float | None, period_target: float | None, what: str = "tiles") -> str:
+    """'prediction tiles are 1.24× larger than target' from two periods in pixels."""
+    if not period_pred or not period_target or not (math.isfinite(period_pred) and math.isfinite(period_target)):
+        return f"the {what} period could not be measured"
+    r = period_pred / period_target
+    if abs(r - 1) < 0.01:
+        return f"prediction {what} match the target's period ({period_pred:.1f} px)"
+    word = "larger" if r > 1 else "smaller"
+    factor = r if r > 1 else 1 / r
+    return f"prediction {what} are {factor:.2f}× {word} than target ({period_pred:.1f} px vs {period_target:.1f} px)"
+
+
+def to_plotly(fig: dict) -> Any:
+    """A figure dict as a ``plotly.graph_objects.Figure`` (validated; for export, not the hot path)."""
+    import plotly.graph_objects as go
+
+    return go.Figure(fig)

@@ -1,0 +1,883 @@
+"""The Gradio Blocks dashboard. Thin: it turns uploads into a Sample, calls ``evaluate`` once per
+diagnosis (``combine`` + figures for every weight change) and shows what ``figures`` draws.
+
+Per-browser-session state lives in a ``gr.State`` holding a :class:`Session`; nothing one person
+uploads is visible to another. Every handler turns bad input into a ``gr.Error`` naming the input.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+from gradio.components.plot import PlotData
+
+from . import __version__
+from . import figures as FG
+from .calibration import calibrate_folder, extract_zip
+from .evaluate import Combined, Report, combine, evaluate, resolve_device
+from .io import InputError, load_sample
+from .sample import Sample, build_sample
+from .terms import FAMILIES, PARAM_GROUPS, REGISTRY, resolve_params
+from .weights import PRESETS, WeightsConfig
+
+log = logging.getLogger("geoviz.ui")
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSETS = ROOT / "assets"
+FAMILY_LABELS = {
+    "latent": "002 · latent geometry",
+    "depth": "000 · depth consistency",
+    "scale": "001 · depth-aware scale",
+    "monodepth": "004 · G2-MonoDepth",
+    "texture": "003 · texture scale",
+}
+TOTAL = "weighted total"
+TERM_LABELS = {name: t.label for name, t in REGISTRY.items()}
+DEFAULT_PRESET = "object insertion"
+CSS = """
+#totals .total-card {display:inline-block; margin:4px 10px 4px 0; padding:6px 12px; border-radius:8px;
+  background:var(--block-background-fill); border:1px solid var(--border-color-primary)}
+#totals .total-card b {font-size:1.25em} #totals .best {border-color:#2CA02C; box-shadow:0 0 0 1px #2CA02C}
+#notices {font-size:0.9em}
+"""
+
+
+# ---- per-session state -------------------------------------------------------------------------------
+
+
+@dataclass
+class Session:
+    """Everything one browser session has: its sample, its report, its weights and parameters."""
+
+    sample: Sample
+    report: Report
+    params: dict
+    weights: dict[str, float]
+    family_scale: dict[str, float] = field(default_factory=lambda: {f: 1.0 for f in FAMILIES})
+    device: str = "auto"
+    inspect: str = ""
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def effective_weights(self) -> dict[str, float]:
+        return {t: w * self.family_scale.get(REGISTRY[t].family, 1.0) for t, w in self.weights.items()}
+
+    def combined(self) -> Combined:
+        return combine(self.report, self.effective_weights())
+
+
+def _plot(fig: dict | None) -> PlotData | None:
+    """A figure dict straight into gr.Plot's payload (no plotly validation on the hot path)."""
+    if fig is None:
+        return None
+    return PlotData(type="plotly", plot=json.dumps(fig, separators=(",", ":"), allow_nan=False, default=_json_default))
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(type(o))
+
+
+def _fmt(v: float | None, digits: int = 4) -> str:
+    if v is None:
+        return "—"
+    if v == 0:
+        return "0"
+    return f"{v:.{digits}g}"
+
+
+# ---- what is shown -------------------------------------------------------------------------------------
+
+
+def totals_html(session: Session, combined: Combined) -> str:
+    preds = session.report.predictions
+    best = min(preds, key=lambda p: combined.totals[p])
+    cards = []
+    for p in preds:
+        cls = "total-card best" if p == best and len(preds) > 1 else "total-card"
+        cards.append(f'<span class="{cls}" data-pred="{_esc(p)}">{_esc(p)}<br><b class="total-value">'
+                     f"{combined.totals[p]:.4f}</b></span>")
+    return '<div class="totals">' + "".join(cards) + "</div>"
+
+
+def _esc(s: str) -> str:
+    return (s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;"))
+
+
+def overview_table(session: Session, combined: Combined) -> pd.DataFrame:
+    """Every term × prediction: raw value, weight, weighted value, share of the total."""
+    rows = []
+    w = combined.weights
+    for t in session.report.terms:
+        row = {"family": REGISTRY[t].spec, "term": TERM_LABELS[t], "weight": round(w[t], 4)}
+        for p in session.report.predictions:
+            r = session.report.results[p][t]
+            row[f"{p} raw"] = _fmt(r.value) if r.ok else "skipped"
+            row[f"{p} weighted"] = _fmt(combined.weighted[p][t])
+            row[f"{p} share"] = f"{100 * combined.shares[p][t]:.1f}%" if r.ok else ""
+        rows.append(row)
+    total = {"family": "", "term": "TOTAL", "weight": ""}
+    for p in session.report.predictions:
+        total[f"{p} raw"] = ""
+        total[f"{p} weighted"] = _fmt(combined.totals[p])
+        total[f"{p} share"] = "100%"
+    rows.append(total)
+    return pd.DataFrame(rows)
+
+
+def report_summary(session: Session, combined: Combined) -> dict:
+    """Exact numbers for API clients: values, weights, totals, skipped reasons."""
+    return {
+        "sample": session.report.sample_name,
+        "device": session.report.device,
+        "values": session.report.values,
+        "weights": combined.weights,
+        "totals": combined.totals,
+        "skipped": session.report.skipped(),
+        "params": session.report.params,
+    }
+
+
+def skipped_md(session: Session) -> str:
+    lines = []
+    for p, items in session.report.skipped().items():
+        for t, why in items.items():
+            lines.append(f"- **{_esc(p)}** · {TERM_LABELS[t]}: {why}")
+    return ("**Skipped terms**\n\n" + "\n".join(sorted(set(lines)))) if lines else "No term was skipped."
+
+
+def notices_md(session: Session) -> str:
+    r = session.report
+    dev = r.device.upper() if r.device != "cpu" else "CPU"
+    items = [f"device **{dev}** · image {r.image_size[1]}×{r.image_size[0]} · latents {r.latent_size[1]}×{r.latent_size[0]}"]
+    items += [f"⚠ {n}" for n in r.notices]
+    return " · ".join(items[:1]) + ("\n\n" + "\n".join(f"- {n}" for n in items[1:]) if len(items) > 1 else "")
+
+
+def bars_figure(session: Session, combined: Combined) -> dict:
+    return FG.contributions_bar(session.report.predictions, session.report.terms, combined.weighted,
+                                TERM_LABELS, combined.totals)
+
+
+def _pil_of(session: Session, pred: str):
+    """The prediction as a Pillow image, converted once per sample (overlays composite onto it)."""
+    key = ("pil", pred)
+    if key not in session.sample.memo:
+        session.sample.memo[key] = FG.as_pil(session.sample.predictions[pred])
+    return session.sample.memo[key]
+
+
+def heatmap_figure(session: Session, combined: Combined, pred: str, term: str, kind: str, opacity: float) -> dict:
+    img = _pil_of(session, pred)
+    if term == TOTAL:
+        if kind == "gradient":
+            grads = combined.gradient[pred]
+            key = "latent" if "latent" in grads else next(iter(grads), None)
+            if key is None:
+                return FG.overlay_figure(img, None, title="no weighted gradient (all weights 0)")
+            return FG.overlay_figure(img, grads[key], opacity=opacity, symmetric=key == "depth",
+                                     colorscale=FG.DIVERGING if key == "depth" else FG.SEQUENTIAL,
+                                     title=f"{pred} · weighted total gradient w.r.t. {key}",
+                                     colorbar_title="|∂L/∂z|" if key != "depth" else "∂L/∂d")
+        cmap = combined.contribution[pred]
+        title = f"{pred} · weighted total contribution (Σ = {combined.mapped_total[pred]:.4g} of {combined.totals[pred]:.4g})"
+        return FG.overlay_figure(img, cmap, opacity=opacity, title=title, colorbar_title="loss / px",
+                                 symmetric=bool(cmap is not None and np.nanmin(cmap) < 0),
+                                 colorscale=FG.DIVERGING if cmap is not None and np.nanmin(cmap) < 0 else FG.SEQUENTIAL)
+    r = session.report.results[pred][term]
+    if not r.ok:
+        return FG.overlay_figure(img, None, title=f"{TERM_LABELS[term]}: skipped — {r.skipped}")
+    if kind == "contribution" and r.contribution is not None:
+        values, signed, label = r.contribution, bool(np.nanmin(r.contribution) < 0), "loss / px"
+    else:
+        values, signed = r.gradient, r.input == "depth"
+        label = "∂L/∂d" if signed else "|∂L/∂input|"
+        if kind == "contribution":
+            label += " (no contribution map: not a pixel sum)"
+    return FG.overlay_figure(img, values, opacity=opacity, symmetric=signed,
+                             colorscale=FG.DIVERGING if signed else FG.SEQUENTIAL,
+                             title=f"{pred} · {TERM_LABELS[term]} = {_fmt(r.value)} · {kind} ({r.space} grid)",
+                             colorbar_title=label)
+
+
+def latent_views(session: Session, pred: str) -> tuple[str, dict, dict, dict, dict, dict]:
+    res = session.report.results[pred]
+    dice, area, mse, bnd = res["latent_dice"], res["latent_area"], res["latent_mse"], res["latent_boundary"]
+    ex = dice.extras
+    img = _pil_of(session, pred)
+    src = "**proxy latents**" if ex.get("latent_source") == "proxy" else f"latents: {ex.get('latent_source')}"
+    md = (f"{src} · τ = {ex['tau']:.4g}, s = {ex['s']:.4g} (σ_bg = {ex['std_bg']:.3g}) · Dice loss {_fmt(dice.value)}"
+          f" · area loss {_fmt(area.value)} (ΣM̂/ΣM = {ex['area_ratio']:.3f}) · boundary {_fmt(bnd.value)}\n\n"
+          f"Background leakage: mean M̂ over the sure background = **{ex['leakage_mean']:.3f}**, "
+          f"{100 * ex['leakage_share_of_target']:.0f}% of the target's area"
+          + (" — the change mask leaks; try temperature 0.25 and s_min 0.05 (Params)" if ex["leakage_share_of_target"] > 0.2 else ""))
+    m_hat = FG.map_figure(ex["m_hat"], title="soft change mask M̂", zmin=0, zmax=1, colorscale="Viridis")
+    target = FG.map_figure(ex["mask_latent"], title="target mask (latent)", zmin=0, zmax=1, colorscale="Viridis")
+    sdm = FG.map_figure(bnd.extras["sdm"], title="signed distance map φ (0 contour)", symmetric=True,
+                        colorscale=FG.DIVERGING, contour_zero=True)
+    band = FG.overlay_figure(img, bnd.extras["boundary_band"], title="boundary band over the prediction",
+                             opacity=0.7, zmin=0, zmax=1, colorscale="Viridis")
+    weight = FG.map_figure(mse.extras["weight_map"], title="weighted-MSE weight map W", colorscale="Viridis")
+    return md, m_hat, target, sdm, band, weight
+
+
+def depth_views(session: Session, pred: str):
+    res = session.report.results[pred]
+    inside = res["depth_inside"]
+    img = _pil_of(session, pred)
+    if not inside.ok:
+        empty = FG.overlay_figure(img, None, title=f"depth: {inside.skipped}")
+        return f"Depth terms skipped: {inside.skipped}", empty, empty, empty, empty, empty, empty, empty, empty
+    ex = inside.extras
+    kind = ex["depth_kind"]
+    unit = "m" if kind == "metric" else "1/m"
+    lo = float(np.nanmin([np.nanmin(ex["depth_pred"]), np.nanmin(ex["depth_target"])]))
+    hi = float(np.nanmax([np.nanmax(ex["depth_pred"]), np.nanmax(ex["depth_target"])]))
+    d_pred = FG.map_figure(ex["depth_pred"], title=f"predicted depth ({kind})", colorscale="Viridis", zmin=lo, zmax=hi, colorbar_title=unit)
+    d_tgt = FG.map_figure(ex["depth_target"], title=f"target depth ({kind})", colorscale="Viridis", zmin=lo, zmax=hi, colorbar_title=unit)
+    diff = FG.map_figure(ex["depth_difference"], title="prediction − target", symmetric=True, colorscale=FG.DIVERGING, colorbar_title=unit)
+    regions = (np.clip(ex["region_inside"], 0, 1) * 1.0 + ex["region_edge"] * 2.0 + ex["region_outside"] * 3.0
+               - np.clip(ex["region_inside"], 0, 1) * ex["region_edge"] * 1.0)
+    reg = FG.overlay_figure(img, regions, title="regions: inside (1) · edge band (2) · sure outside (3)",
+                            colorscale="Turbo", zmin=0, zmax=3, opacity=0.55)
+    sc = res["depth_scale"]
+    scale = FG.scale_figure(sc.extras) if sc.ok else FG.overlay_figure(img, None, title=f"001 skipped: {sc.skipped}")
+    mono = res["mono_rgrad"]
+    if mono.ok:
+        mx = mono.extras
+        sta_p = FG.map_figure(mx["standardized_pred"], title="standardised predicted depth (mean/MAD)", symmetric=True, colorscale=FG.DIVERGING)
+        sta_t = FG.map_figure(mx["standardized_target"], title="standardised target depth", symmetric=True, colorscale=FG.DIVERGING)
+        per = FG.per_scale_figure(mx["rgrad_per_scale"])
+    else:
+        sta_p = sta_t = per = FG.overlay_figure(img, None, title=f"004 skipped: {mono.skipped}")
+    md = (f"000: inside {_fmt(inside.value)} · outside {_fmt(res['depth_outside'].value)} · edge {_fmt(res['depth_edge'].value)}"
+          f" · invalid pixels {100 * ex['invalid_fraction']:.1f}%")
+    if sc.ok:
+        e = sc.extras
+        md += (f"\n\n001: s_pred = {e['s_pred']:.2f}, s_exp = {e['s_exp']:.2f} latent px → the object is "
+               f"**{e['scale_ratio']:.3f}×** the size its depth ({e['depth_stat']:.3g} {unit}) predicts")
+    return md, d_pred, d_tgt, diff, reg, scale, sta_p, sta_t, per
+
+
+def texture_views(session: Session, pred: str):
+    res = session.report.results[pred]
+    spec, acf, lp = res["texture_spectral"], res["texture_acf"], res["texture_log_polar"]
+    lines = []
+    if acf.ok:
+        lines.append("ACF: " + FG.period_sentence(acf.extras["period_pred_px"], acf.extras["period_target_px"]))
+    if spec.ok:
+        lines.append("Spectral peak: " + FG.period_sentence(spec.extras["period_pred_px"], spec.extras["period_target_px"]))
+    sc = res["texture_scale_consistency"]
+    lines.append(f"Scale consistency: {_fmt(sc.value)}" if sc.ok else f"Scale consistency skipped: {sc.skipped}")
+    img = _pil_of(session, pred)
+    return ("\n\n".join(lines),
+            FG.spectra_figure(spec.extras) if spec.ok else FG.overlay_figure(img, None, title=spec.skipped or ""),
+            FG.acf_figure(acf.extras) if acf.ok else FG.overlay_figure(img, None, title=acf.skipped or ""),
+            FG.log_polar_figure(lp.extras) if lp.ok else FG.overlay_figure(img, None, title=lp.skipped or ""))
+
+
+def checkpoint_views(session: Session, combined: Combined):
+    preds = session.report.predictions
+    order = sorted(preds, key=lambda p: (FG.step_of(p), p))
+    best = min(preds, key=lambda p: combined.totals[p])
+    series = {t: [combined.weighted[p][t] for p in preds] for t in session.report.terms
+              if any(combined.weighted[p][t] for p in preds)}
+    lines = FG.checkpoint_lines(preds, series, combined.totals, TERM_LABELS)
+    rows = []
+    for p in order:
+        row = {"checkpoint": ("★ " if p == best else "") + p, "total": round(combined.totals[p], 5)}
+        for t in series:
+            v = combined.weighted[p][t]
+            row[TERM_LABELS[t]] = None if v is None else round(v, 5)
+        rows.append(row)
+    gallery = [(session.sample.predictions[p], f"{p} · total {combined.totals[p]:.4f}" + (" ★ best" if p == best else ""))
+               for p in order]
+    return pd.DataFrame(rows), lines, gallery
+
+
+# ---- building sessions ----------------------------------------------------------------------------------
+
+
+def _path(f) -> str | None:
+    if f is None:
+        return None
+    if isinstance(f, (list, tuple)):
+        return _path(f[0]) if f else None
+    return getattr(f, "name", None) or (f.get("path") if isinstance(f, dict) else str(f))
+
+
+def _paths(files) -> list[str]:
+    if not files:
+        return []
+    if not isinstance(files, (list, tuple)):
+        files = [files]
+    return [p for p in (_path(f) for f in files) if p]
+
+
+def mask_from_editor(editor: dict | None) -> np.ndarray | None:
+    """The drawn mask: alpha of the editor's first layer (any stroke counts as inside)."""
+    if not editor or not editor.get("layers"):
+        return None
+    layer = editor["layers"][0]
+    if layer is None:
+        return None
+    arr = np.asarray(layer)
+    alpha = arr[..., 3] if arr.ndim == 3 and arr.shape[2] == 4 else arr
+    m = (alpha > 0).astype(np.float32)
+    return m if m.any() else None
+
+
+def mask_from_difference(context: np.ndarray, target: np.ndarray, threshold: float) -> np.ndarray:
+    """``mean_c |target − context| > threshold``, closed by one pixel to fill speckle."""
+    import torch
+
+    import losses
+
+    diff = np.abs(target - context).mean(axis=2)
+    m = torch.from_numpy((diff > threshold).astype(np.float32))[None, None]
+    return losses.erode(losses.dilate(m, 1), 1)[0, 0].numpy()
+
+
+def build_session_sample(context, target, mask_choice, mask_file, mask_editor, diff_threshold, preds,
+                         target_depth, pred_depths, depth_kind, latents, camera_file, f_px, f_mm, sensor_w,
+                         k_obj) -> Sample:
+    """The inputs panel → a Sample (InputError names the first bad input)."""
+    from .io import load_image
+
+    ctx, tgt = _path(context), _path(target)
+    if not ctx:
+        raise InputError("context", "missing", "upload the context image (the scene before the edit)")
+    if not tgt:
+        raise InputError("target", "missing", "upload the target image (the scene after the edit)")
+    pred_paths = _paths(preds)
+    if not pred_paths:
+        raise InputError("predictions", "none uploaded", "upload one or more predicted images (file name = checkpoint)")
+    second = {Path(p).stem[:-2]: p for p in pred_paths if Path(p).stem.endswith("~2")}
+    predictions = {Path(p).stem: p for p in pred_paths if not Path(p).stem.endswith("~2")}
+    if mask_choice == "drawn":
+        mask = mask_from_editor(mask_editor)
+        if mask is None:
+            raise InputError("drawn mask", "nothing is drawn", "paint the region on the target, or upload a mask")
+    elif mask_choice == "difference":
+        mask = mask_from_difference(load_image(ctx, Path(ctx).name), load_image(tgt, Path(tgt).name), float(diff_threshold))
+    else:
+        mask = _path(mask_file)
+        if not mask:
+            raise InputError("mask", "missing", "upload a mask, draw it, or derive it from |target − context|")
+    kind = None if (depth_kind or "").startswith("auto") else depth_kind
+    pd_map = {Path(p).stem: p for p in _paths(pred_depths)}
+    unmatched = sorted(set(pd_map) - set(predictions))
+    if unmatched:
+        raise InputError(f"prediction depth {unmatched[0]}", "matches no prediction's file name",
+                         f"name it like a prediction ({', '.join(sorted(predictions))})")
+    lat = {Path(p).stem: p for p in _paths(latents)}
+    camera = None
+    if _path(camera_file):
+        camera = _path(camera_file)
+    elif f_px:
+        camera = {"f_px": f_px}
+    elif f_mm and sensor_w:
+        camera = {"f_mm": f_mm, "sensor_width_mm": sensor_w}
+    return build_sample(
+        context=ctx, target=tgt, mask=mask, predictions=predictions, second_runs=second,
+        target_depth=_path(target_depth), prediction_depths=pd_map, depth_kind=kind, camera=camera,
+        context_latents=lat.pop("context_latents", None), target_latents=lat.pop("target_latents", None),
+        prediction_latents={k: v for k, v in lat.items() if k in predictions},
+        k_obj=float(k_obj) if k_obj not in (None, "") and float(k_obj) > 0 else None,
+        name=Path(tgt).parent.name or "upload",
+    )
+
+
+def params_from_controls(values: list) -> dict:
+    """The params panel's values (in PARAM_CONTROLS order) → a params dict; an empty optional is None."""
+    out: dict[str, dict] = {}
+    for (group, p), v in zip(PARAM_CONTROLS, values):
+        if p.kind == "bool":
+            v = bool(v)
+        elif p.kind == "choice":
+            pass
+        elif v in (None, "") or (p.optional and isinstance(v, (int, float)) and v < 0):
+            v = None
+        elif p.kind == "int":
+            v = int(round(float(v)))
+        else:
+            v = float(v)
+        out.setdefault(group, {})[p.name] = v
+    return out
+
+
+PARAM_CONTROLS: list[tuple[str, Any]] = [(g, p) for g, ps in PARAM_GROUPS.items() for p in ps]
+WEIGHT_TERMS: list[str] = [t for fam in FAMILIES for t in FAMILIES[fam]]
+
+
+def new_session(sample: Sample, params: dict | None, weights: dict[str, float], device: str,
+                progress=None) -> Session:
+    p = resolve_params(params)
+
+    def on_progress(done, total, name):
+        if progress is not None:
+            progress((done, total), desc=f"evaluating {name}")
+
+    report = evaluate(sample, p, device=device, progress=on_progress)
+    return Session(sample=sample, report=report, params=p, weights=dict(weights), device=device,
+                   inspect=report.predictions[0])
+
+
+def demo_session(device: str = "auto") -> Session:
+    sample = load_sample(ASSETS / "insert_box")
+    return new_session(sample, None, PRESETS[DEFAULT_PRESET], device)
+
+
+def _session_dir(session: Session) -> Path:
+    if "dir" not in session.files:
+        session.files["dir"] = Path(tempfile.mkdtemp(prefix="geoviz-session-"))
+    return session.files["dir"]
+
+
+def weights_file(session: Session) -> str:
+    """weights.json for download (effective weights and the params in use)."""
+    cfg = WeightsConfig(weights=session.effective_weights(), params=session.params)
+    return str(cfg.save(_session_dir(session) / "weights.json"))
+
+
+# ---- the app --------------------------------------------------------------------------------------------
+
+
+def _friendly(fn):
+    """Run a handler; an InputError or ValueError becomes a gr.Error naming the input, anything else
+    a gr.Error with the exception (logged with its traceback). The server keeps serving."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except (InputError, ValueError) as e:
+            raise gr.Error(str(e), duration=12) from None
+        except Exception as e:  # pragma: no cover - the last line of defence
+            log.error("handler %s failed:\n%s", fn.__name__, traceback.format_exc())
+            raise gr.Error(f"internal error ({type(e).__name__}: {e}); the session is unchanged", duration=12) from None
+
+    return wrapper
+
+
+def build_demo(device: str = "auto", preload: Session | None = None) -> gr.Blocks:
+    """The dashboard. ``preload``: a Session shown to every new browser session at start (the demo)."""
+    resolve_device(device)  # fail early on an impossible device
+    with gr.Blocks(title="geoviz — geometry loss diagnostics", analytics_enabled=False) as demo:
+        state = gr.State(None, time_to_live=6 * 3600, delete_callback=_forget)
+        with gr.Row(equal_height=True):
+            gr.Markdown(f"## geoviz · geometry-loss diagnostics for insertion & material LoRAs  <small>v{__version__}</small>")
+            device_dd = gr.Dropdown(["auto", "cpu", "cuda"], value=device, label="device", scale=0, min_width=120,
+                                    elem_id="device")
+        notices = gr.Markdown(elem_id="notices")
+        totals = gr.HTML(elem_id="totals")
+        report_json = gr.JSON(visible=False, elem_id="report_json")  # exact numbers for API clients
+        with gr.Row():
+            # ---- inputs ----
+            with gr.Column(scale=1, min_width=320):
+                with gr.Accordion("Weights", open=True, elem_id="weights_panel"):
+                    gr.Markdown("Moving a weight only re-weights (no term is recomputed). A family's master "
+                                "multiplies its terms.")
+                    with gr.Accordion("family masters", open=False):
+                        masters = {fam: gr.Slider(0.0, 3.0, value=1.0, step=0.05, label=f"× {FAMILY_LABELS[fam]}",
+                                                  elem_id=f"master_{fam}") for fam in FAMILIES}
+                    sliders: dict[str, gr.Slider] = {}
+                    for fam, names in FAMILIES.items():
+                        with gr.Accordion(FAMILY_LABELS[fam], open=fam == "latent"):
+                            with gr.Row():
+                                for t in names:
+                                    d = REGISTRY[t].default_weight
+                                    hi = round(max(1.0, 3 * d), 3)
+                                    sliders[t] = gr.Slider(0.0, hi, value=PRESETS[DEFAULT_PRESET][t],
+                                                           step=0.005 if hi <= 1 else 0.01, label=TERM_LABELS[t],
+                                                           elem_id=f"w_{t}", min_width=160)
+                    with gr.Row():
+                        config_in = gr.File(label="load weights.json", file_types=[".json"], elem_id="config_in")
+                        config_out = gr.DownloadButton("download weights.json", elem_id="config_out")
+                with gr.Accordion("Inputs", open=True):
+                    with gr.Row():
+                        context = gr.Image(type="filepath", label="context", elem_id="context", height=160)
+                        target = gr.Image(type="filepath", label="target", elem_id="target", height=160)
+                    mask_choice = gr.Radio(["upload", "drawn", "difference"], value="upload", label="mask from",
+                                           elem_id="mask_choice")
+                    with gr.Tabs():
+                        with gr.Tab("upload"):
+                            mask_file = gr.Image(type="filepath", label="mask (white = inside; RGBA uses alpha)",
+                                                 elem_id="mask", height=160)
+                        with gr.Tab("draw"):
+                            mask_editor = gr.ImageEditor(type="numpy", image_mode="RGBA", label="paint the region on the target",
+                                                         elem_id="mask_editor", height=260)
+                        with gr.Tab("|target − context|"):
+                            diff_threshold = gr.Slider(0.0, 0.5, value=0.04, step=0.005, label="threshold",
+                                                       elem_id="diff_threshold")
+                    preds = gr.File(file_count="multiple", file_types=["image"], label="predictions (file name = checkpoint;"
+                                    " <name>~2 = a second run)", elem_id="preds")
+                    with gr.Accordion("depth · latents · camera · k_obj", open=False):
+                        target_depth = gr.File(label="target depth (.npy .npz .tif, 16-bit .png in mm)", elem_id="target_depth",
+                                               file_types=[".npy", ".npz", ".tif", ".tiff", ".png"])
+                        pred_depths = gr.File(file_count="multiple", label="prediction depths (file name = checkpoint)",
+                                              elem_id="pred_depths", file_types=[".npy", ".npz", ".tif", ".tiff", ".png"])
+                        depth_kind = gr.Radio(["auto (from file name)", "metric", "inverse"], value="auto (from file name)",
+                                              label="depth kind")
+                        latents = gr.File(file_count="multiple", label="latents: context_latents.*, target_latents.*, <checkpoint>.*",
+                                          file_types=[".safetensors", ".pt", ".npy"], elem_id="latents")
+                        camera_file = gr.File(label="camera.json", file_types=[".json"], elem_id="camera_file")
+                        with gr.Row():
+                            f_px = gr.Number(label="f_px", elem_id="f_px", minimum=0)
+                            f_mm = gr.Number(label="f_mm", minimum=0)
+                            sensor_w = gr.Number(label="sensor width mm", minimum=0)
+                        with gr.Row():
+                            k_obj = gr.Number(label="k_obj (empty: calibrate on the target)", elem_id="k_obj", minimum=0)
+                            calib_zip = gr.File(label="calibrate k_obj from a .zip of samples", file_types=[".zip"],
+                                                elem_id="calib_zip")
+                        calib_md = gr.Markdown()
+                    diagnose = gr.Button("Diagnose", variant="primary", elem_id="diagnose")
+                examples = gr.Examples(
+                    examples=[_example(ASSETS / "insert_box"), _example(ASSETS / "tiles_wall")],
+                    inputs=[context, target, mask_file, preds, target_depth, pred_depths, camera_file],
+                    label="demo samples (assets/)", examples_per_page=4,
+                )
+            # ---- results ----
+            with gr.Column(scale=3):
+                with gr.Row():
+                    inspect = gr.Dropdown([], label="prediction to inspect", elem_id="inspect", scale=2)
+                    preset_dd = gr.Dropdown(list(PRESETS), value=DEFAULT_PRESET, label="weight preset", elem_id="preset", scale=1)
+                    reset_btn = gr.Button("reset weights", scale=0, min_width=120)
+                with gr.Tabs():
+                    with gr.Tab("Overview"):
+                        bars = gr.HTML(elem_id="bars")
+                        table = gr.Dataframe(elem_id="table", interactive=False, wrap=True)
+                        skipped = gr.Markdown(elem_id="skipped")
+                    with gr.Tab("Heatmaps"):
+                        with gr.Row():
+                            heat_term = gr.Dropdown([TOTAL] + list(REGISTRY), value=TOTAL, label="term", elem_id="heat_term")
+                            heat_kind = gr.Radio(["contribution", "gradient"], value="contribution", label="map")
+                            opacity = gr.Slider(0.0, 1.0, value=0.65, step=0.05, label="opacity", elem_id="opacity")
+                        heatmap = gr.Plot(elem_id="heatmap", show_label=False)
+                    with gr.Tab("Latent geometry"):
+                        latent_md = gr.Markdown(elem_id="latent_md")
+                        with gr.Row():
+                            m_hat_plot = gr.Plot(show_label=False)
+                            m_tgt_plot = gr.Plot(show_label=False)
+                        with gr.Row():
+                            sdm_plot = gr.Plot(show_label=False)
+                            band_plot = gr.Plot(show_label=False)
+                        weight_map_plot = gr.Plot(show_label=False)
+                    with gr.Tab("Depth"):
+                        depth_md = gr.Markdown()
+                        with gr.Row():
+                            d_pred_plot = gr.Plot(show_label=False)
+                            d_tgt_plot = gr.Plot(show_label=False)
+                        with gr.Row():
+                            d_diff_plot = gr.Plot(show_label=False)
+                            regions_plot = gr.Plot(show_label=False)
+                        scale_plot = gr.Plot(show_label=False)
+                        with gr.Row():
+                            sta_p_plot = gr.Plot(show_label=False)
+                            sta_t_plot = gr.Plot(show_label=False)
+                        per_scale_plot = gr.Plot(show_label=False)
+                    with gr.Tab("Texture"):
+                        texture_md = gr.Markdown(elem_id="texture_md")
+                        spectra_plot = gr.Plot(show_label=False)
+                        acf_plot = gr.Plot(show_label=False)
+                        log_polar_plot = gr.Plot(show_label=False)
+                    with gr.Tab("Checkpoints"):
+                        slider_view = gr.ImageSlider(label="target ↔ prediction to inspect", elem_id="image_slider")
+                        gallery = gr.Gallery(label="predictions (ordered by step)", columns=4, height=260, elem_id="gallery")
+                        ckpt_table = gr.Dataframe(interactive=False, elem_id="ckpt_table")
+                        ckpt_lines = gr.Plot(show_label=False, elem_id="ckpt_lines")
+                        ckpt_bars = gr.Plot(show_label=False, elem_id="ckpt_bars")
+                    with gr.Tab("Params"):
+                        gr.Markdown("Term parameters (each the `losses` keyword it feeds). **Recompute** re-runs only "
+                                    "the terms that read a changed group; an empty optional means off.")
+                        param_inputs = []
+                        for group, specs in PARAM_GROUPS.items():
+                            with gr.Accordion(group, open=group == "change_mask"):
+                                with gr.Row():
+                                    for p in specs:
+                                        param_inputs.append(_param_control(group, p))
+                        recompute = gr.Button("Recompute", variant="primary", elem_id="recompute")
+
+        # ---- wiring ----
+        weight_inputs = [sliders[t] for t in WEIGHT_TERMS] + [masters[f] for f in FAMILIES]
+        view_inputs = [inspect, heat_term, heat_kind, opacity]
+        pred_views = [latent_md, m_hat_plot, m_tgt_plot, sdm_plot, band_plot, weight_map_plot,
+                      depth_md, d_pred_plot, d_tgt_plot, d_diff_plot, regions_plot, scale_plot, sta_p_plot, sta_t_plot,
+                      per_scale_plot, texture_md, spectra_plot, acf_plot, log_polar_plot, slider_view]
+        weighted_views = [totals, bars, table, heatmap, ckpt_table, ckpt_lines, ckpt_bars, gallery, report_json]
+        everything = [state, notices, skipped, inspect, config_out, *weighted_views]
+        demo_inputs = [context, target, mask_file, preds, target_depth, pred_depths, camera_file]
+
+        def apply_weights(session: Session, values) -> None:
+            n = len(WEIGHT_TERMS)
+            session.weights = {t: float(v) for t, v in zip(WEIGHT_TERMS, values[:n])}
+            session.family_scale = {f: float(v) for f, v in zip(FAMILIES, values[n:])}
+
+        def weighted_outputs(session: Session, pred: str, term: str, kind: str, alpha: float) -> dict:
+            c = session.combined()
+            table_df, lines, gal = checkpoint_views(session, c)
+            return {
+                totals: totals_html(session, c),
+                bars: FG.contributions_html(session.report.predictions, session.report.terms, c.weighted, c.totals,
+                                            TERM_LABELS),
+                table: overview_table(session, c),
+                heatmap: _plot(heatmap_figure(session, c, pred, term, kind, alpha)),
+                ckpt_table: table_df,
+                ckpt_lines: _plot(lines),
+                ckpt_bars: _plot(bars_figure(session, c)),
+                gallery: gal,
+                report_json: report_summary(session, c),
+            }
+
+        def prediction_outputs(session: Session, pred: str) -> dict:
+            lat = latent_views(session, pred)
+            dep = depth_views(session, pred)
+            tex = texture_views(session, pred)
+            out = dict(zip([latent_md, m_hat_plot, m_tgt_plot, sdm_plot, band_plot, weight_map_plot], lat))
+            out.update(zip([depth_md, d_pred_plot, d_tgt_plot, d_diff_plot, regions_plot, scale_plot,
+                            sta_p_plot, sta_t_plot, per_scale_plot], dep))
+            out.update(zip([texture_md, spectra_plot, acf_plot, log_polar_plot], tex))
+            out = {k: (_plot(v) if isinstance(v, dict) else v) for k, v in out.items()}
+            out[slider_view] = (session.sample.target, session.sample.predictions[pred])
+            return out
+
+        def main_outputs(session: Session, term: str, kind: str, alpha: float) -> dict:
+            """What a new diagnosis shows first (the per-prediction tabs follow in a second step)."""
+            pred = session.inspect if session.inspect in session.report.predictions else session.report.predictions[0]
+            session.inspect = pred
+            out = {state: session, notices: notices_md(session), skipped: skipped_md(session),
+                   inspect: gr.update(choices=session.report.predictions, value=pred),
+                   config_out: weights_file(session)}
+            out.update(weighted_outputs(session, pred, term, kind, alpha))
+            return out
+
+        @_friendly
+        def on_views(session):
+            if session is None:
+                return {k: gr.skip() for k in pred_views}
+            return prediction_outputs(session, session.inspect)
+
+        @_friendly
+        def on_load(dev, term, kind, alpha, *weights):
+            session = _clone(preload) if preload is not None else demo_session(dev)
+            apply_weights(session, weights)
+            out = main_outputs(session, term, kind, alpha)
+            demo_inputs = _example(ASSETS / "insert_box")
+            out.update(zip([context, target, mask_file, preds, target_depth, pred_depths, camera_file], demo_inputs))
+            return out
+
+        @_friendly
+        def on_diagnose(session, dev, ctx, tgt, m_choice, m_file, m_editor, thr, pr, t_depth, p_depths, d_kind, lat,
+                        cam, fpx, fmm, sw, kobj, term, kind, alpha, *rest, progress=gr.Progress()):
+            weights, param_values = rest[: len(weight_inputs)], rest[len(weight_inputs):]
+            progress(0, desc="loading inputs")
+            sample = build_session_sample(ctx, tgt, m_choice, m_file, m_editor, thr, pr, t_depth, p_depths, d_kind, lat,
+                                          cam, fpx, fmm, sw, kobj)
+            new = new_session(sample, params_from_controls(list(param_values)), {}, dev, progress)
+            apply_weights(new, weights)
+            if session is not None:
+                new.files = session.files
+            for n in sample.notices:
+                gr.Info(n)
+            return main_outputs(new, term, kind, alpha)
+
+        @_friendly
+        def on_weights_fast(session, *weights):
+            if session is None:
+                return gr.skip()
+            apply_weights(session, weights)
+            return totals_html(session, session.combined())
+
+        @_friendly
+        def on_weights(session, pred, term, kind, alpha, *weights):
+            if session is None:
+                return {k: gr.skip() for k in weighted_views}
+            apply_weights(session, weights)
+            return weighted_outputs(session, pred, term, kind, alpha)
+
+        @_friendly
+        def on_weights_release(session, *weights):
+            if session is None:
+                return gr.skip()
+            apply_weights(session, weights)
+            return weights_file(session)
+
+        @_friendly
+        def on_view(session, pred, term, kind, alpha):
+            if session is None:
+                return gr.skip()
+            c = session.combined()
+            return _plot(heatmap_figure(session, c, pred, term, kind, alpha))
+
+        @_friendly
+        def on_inspect(session, pred, term, kind, alpha):
+            if session is None or pred not in session.report.predictions:
+                return {k: gr.skip() for k in [heatmap, *pred_views]}
+            session.inspect = pred
+            out = prediction_outputs(session, pred)
+            out[heatmap] = _plot(heatmap_figure(session, session.combined(), pred, term, kind, alpha))
+            return out
+
+        @_friendly
+        def on_preset(session, name, pred, term, kind, alpha):
+            values = PRESETS[name]
+            out = {sliders[t]: values[t] for t in WEIGHT_TERMS}
+            out.update({masters[f]: 1.0 for f in FAMILIES})
+            if session is not None:
+                session.weights = dict(values)
+                session.family_scale = {f: 1.0 for f in FAMILIES}
+                out.update(weighted_outputs(session, pred, term, kind, alpha))
+                out[config_out] = weights_file(session)
+            return out
+
+        @_friendly
+        def on_config(session, file, pred, term, kind, alpha):
+            path = _path(file)
+            if not path:
+                return gr.skip()
+            try:
+                cfg = WeightsConfig.load(path)
+            except ValueError as e:
+                raise InputError(Path(path).name, str(e), "export a weights.json from geoviz") from None
+            weights = {t: cfg.weights.get(t, 0.0) for t in WEIGHT_TERMS}
+            out = {sliders[t]: weights[t] for t in WEIGHT_TERMS}
+            out.update({masters[f]: 1.0 for f in FAMILIES})
+            resolved = cfg.resolved_params()
+            out.update({ctrl: resolved[g][p.name] for ctrl, (g, p) in zip(param_inputs, PARAM_CONTROLS)})
+            if session is not None:
+                session.weights, session.family_scale = weights, {f: 1.0 for f in FAMILIES}
+                if resolved != session.params:
+                    session.report = evaluate(session.sample, resolved, device=session.device)
+                    session.params = resolved
+                out.update(main_outputs(session, term, kind, alpha))
+            return out
+
+        @_friendly
+        def on_recompute(session, dev, term, kind, alpha, *rest, progress=gr.Progress()):
+            if session is None:
+                raise InputError("session", "nothing is loaded yet", "press Diagnose first")
+            weights, param_values = rest[: len(weight_inputs)], rest[len(weight_inputs):]
+            apply_weights(session, weights)
+            params = resolve_params(params_from_controls(list(param_values)))
+            progress(0, desc="recomputing the terms whose parameters changed")
+            session.report = evaluate(session.sample, params, device=dev)
+            session.params, session.device = params, dev
+            return main_outputs(session, term, kind, alpha)
+
+        @_friendly
+        def on_calibrate(file):
+            path = _path(file)
+            if not path:
+                return gr.skip(), ""
+            folder = extract_zip(path, tempfile.mkdtemp(prefix="geoviz-calib-"))
+            cal = calibrate_folder(folder)
+            return cal.k_obj, (f"k_obj = **{cal.k_obj:.5g}** from {len(cal.per_sample)} samples ({cal.depth_kind} depth); "
+                               f"per-sample k within {100 * cal.spread:.1f}% of the median")
+
+        hidden = dict(show_progress="hidden")
+        demo.load(on_load, [device_dd, heat_term, heat_kind, opacity, *weight_inputs], [*everything, *demo_inputs],
+                  api_name="load_demo", **hidden).then(on_views, state, pred_views, api_visibility="private", **hidden)
+        diag_inputs = [state, device_dd, context, target, mask_choice, mask_file, mask_editor, diff_threshold, preds,
+                       target_depth, pred_depths, depth_kind, latents, camera_file, f_px, f_mm, sensor_w, k_obj,
+                       heat_term, heat_kind, opacity, *weight_inputs, *param_inputs]
+        diagnose.click(on_diagnose, diag_inputs, everything, api_name="diagnose").success(
+            on_views, state, pred_views, api_visibility="private", **hidden)
+        examples.load_input_event.then(on_diagnose, diag_inputs, everything, api_visibility="private").success(
+            on_views, state, pred_views, api_visibility="private", **hidden)
+        recompute_inputs = [state, device_dd, heat_term, heat_kind, opacity, *weight_inputs, *param_inputs]
+        device_dd.input(on_recompute, recompute_inputs, everything, api_visibility="private").success(
+            on_views, state, pred_views, api_visibility="private", **hidden)
+        gr.on([s.input for s in weight_inputs], on_weights_fast, [state, *weight_inputs], totals,
+              trigger_mode="always_last", api_name="weights_total", **hidden).then(
+            on_weights, [state, *view_inputs, *weight_inputs], weighted_views, trigger_mode="always_last",
+            api_name="weights", **hidden)
+        gr.on([s.release for s in weight_inputs], on_weights_release, [state, *weight_inputs], config_out,
+              api_visibility="private", **hidden)
+        gr.on([heat_term.change, heat_kind.change, opacity.release], on_view, [state, *view_inputs], heatmap,
+              trigger_mode="always_last", api_name="view", **hidden)
+        inspect.input(on_inspect, [state, *view_inputs], [heatmap, *pred_views], api_name="inspect")
+        preset_dd.input(on_preset, [state, preset_dd, *view_inputs],
+                        [*weight_inputs, *weighted_views, config_out], api_name="preset")
+        reset_btn.click(lambda s, *v: on_preset(s, DEFAULT_PRESET, *v), [state, *view_inputs],
+                        [*weight_inputs, *weighted_views, config_out], api_visibility="private").then(
+            lambda: DEFAULT_PRESET, None, preset_dd, api_visibility="private")
+        config_in.upload(on_config, [state, config_in, *view_inputs],
+                         [*weight_inputs, *param_inputs, *everything], api_name="load_config").success(
+            on_views, state, pred_views, api_visibility="private", **hidden)
+        recompute.click(on_recompute, recompute_inputs, everything, api_name="recompute").success(
+            on_views, state, pred_views, api_visibility="private", **hidden)
+        calib_zip.upload(on_calibrate, calib_zip, [k_obj, calib_md], api_name="calibrate")
+        target.change(lambda t: {"background": t, "layers": [], "composite": t} if t else None, target, mask_editor,
+                      api_visibility="private", **hidden)
+        mask_editor.change(lambda e: "drawn" if mask_from_editor(e) is not None else gr.skip(), mask_editor,
+                           mask_choice, api_visibility="private", **hidden)
+    demo.geoviz_css = CSS  # launch(css=...) in Gradio 6
+    return demo
+
+
+def _example(folder: Path) -> list:
+    preds = sorted(str(p) for p in (folder / "pred").glob("*.png"))
+    depths = sorted(str(p) for p in (folder / "pred_depth").glob("*.npy"))
+    cam = folder / "camera.json"
+    return [str(folder / "context.png"), str(folder / "target.png"), str(folder / "mask.png"), preds,
+            str(folder / "target_depth.npy"), depths, str(cam) if cam.exists() else None]
+
+
+def _param_control(group: str, p):
+    label = f"{p.name}" + (f" — {p.help}" if p.help else "")
+    eid = f"p_{group}_{p.name}"
+    if p.kind == "choice":
+        return gr.Dropdown(list(p.choices), value=p.default, label=label, elem_id=eid, min_width=140)
+    if p.kind == "bool":
+        return gr.Checkbox(value=p.default, label=label, elem_id=eid)
+    if p.optional:
+        return gr.Number(value=p.default, label=label + " (empty = off)", elem_id=eid, min_width=140)
+    return gr.Number(value=p.default, label=label, elem_id=eid, minimum=p.low, maximum=p.high,
+                     step=p.step or (1 if p.kind == "int" else 0.01), min_width=140)
+
+
+def _forget(session: Session | None) -> None:
+    """When a browser session's state expires: remove its temporary files."""
+    import shutil
+
+    if session is not None and "dir" in session.files:
+        shutil.rmtree(session.files["dir"], ignore_errors=True)
+
+
+def _clone(session: Session) -> Session:
+    """A per-browser copy of the preloaded demo session (the Sample and Report are shared read-only)."""
+    return Session(sample=session.sample, report=session.report, params=dict(session.params),
+                   weights=dict(session.weights), family_scale=dict(session.family_scale), device=session.device,
+                   inspect=session.inspect)
+
+
+def launch(host: str = "127.0.0.1", port: int = 7860, device: str = "auto", **kwargs) -> gr.Blocks:
+    """Build the dashboard with the insert_box demo preloaded and serve it."""
+    t0 = time.perf_counter()
+    pre = demo_session(device)
+    log.info("demo diagnosis ready in %.1f s", time.perf_counter() - t0)
+    demo = build_demo(device, preload=pre)
+    demo.queue(default_concurrency_limit=4).launch(server_name=host, server_port=port, **launch_options(), **kwargs)
+    return demo
+
+
+def launch_options() -> dict:
+    """The launch() settings the dashboard needs (tests use them too): no run history (it slows every
+    event 2–3×), the CSS, the demo assets servable, a bounded upload size."""
+    return {"css": CSS, "run_history": False, "max_file_size": "200mb", "allowed_paths": [str(ASSETS)],
+            "show_error": True}
