@@ -151,11 +151,20 @@ def report_summary(session: Session, combined: Combined) -> dict:
 
 
 def skipped_md(session: Session) -> str:
-    lines = []
+    """Skipped terms grouped by term: the reason once (the checkpoint's name generalised) and which
+    predictions it concerns."""
+    by_term: dict[str, tuple[str, list[str]]] = {}
     for p, items in session.report.skipped().items():
         for t, why in items.items():
-            lines.append(f"- **{_esc(p)}** · {TERM_LABELS[t]}: {why}")
-    return ("**Skipped terms**\n\n" + "\n".join(sorted(set(lines)))) if lines else "No term was skipped."
+            reason, preds = by_term.get(t, (why.replace(p, "<checkpoint>"), []))
+            preds.append(p)
+            by_term[t] = (reason, preds)
+    if not by_term:
+        return "No term was skipped."
+    n = len(session.report.predictions)
+    lines = [f"- **{TERM_LABELS[t]}** — {_esc(reason)} ({'all predictions' if len(ps) == n else ', '.join(map(_esc, ps))})"
+             for t, (reason, ps) in by_term.items()]
+    return "**Skipped terms**\n\n" + "\n".join(lines)
 
 
 def notices_md(session: Session) -> str:
@@ -302,9 +311,13 @@ def checkpoint_views(session: Session, combined: Combined):
             v = combined.weighted[p][t]
             row[TERM_LABELS[t]] = None if v is None else round(v, 5)
         rows.append(row)
-    gallery = [(session.sample.predictions[p], f"{p} · total {combined.totals[p]:.4f}" + (" ★ best" if p == best else ""))
-               for p in order]
-    return pd.DataFrame(rows), lines, gallery
+    return pd.DataFrame(rows), lines
+
+
+def checkpoint_gallery(session: Session) -> list:
+    """The predictions ordered by step (sent once per diagnosis: images are heavy)."""
+    order = sorted(session.report.predictions, key=lambda p: (FG.step_of(p), p))
+    return [(_pil_of(session, p), p) for p in order]
 
 
 # ---- building sessions ----------------------------------------------------------------------------------
@@ -619,9 +632,8 @@ def build_demo(device: str = "auto", preload: Session | None = None) -> gr.Block
         pred_views = [latent_md, m_hat_plot, m_tgt_plot, sdm_plot, band_plot, weight_map_plot,
                       depth_md, d_pred_plot, d_tgt_plot, d_diff_plot, regions_plot, scale_plot, sta_p_plot, sta_t_plot,
                       per_scale_plot, texture_md, spectra_plot, acf_plot, log_polar_plot, slider_view]
-        weighted_views = [totals, bars, table, heatmap, ckpt_table, ckpt_lines, ckpt_bars, gallery, report_json]
-        everything = [state, notices, skipped, inspect, config_out, *weighted_views]
-        demo_inputs = [context, target, mask_file, preds, target_depth, pred_depths, camera_file]
+        weighted_views = [totals, bars, table, heatmap, ckpt_table, ckpt_lines, ckpt_bars, report_json]
+        everything = [state, notices, skipped, inspect, config_out, gallery, *weighted_views]
 
         def apply_weights(session: Session, values) -> None:
             n = len(WEIGHT_TERMS)
@@ -629,8 +641,10 @@ def build_demo(device: str = "auto", preload: Session | None = None) -> gr.Block
             session.family_scale = {f: float(v) for f, v in zip(FAMILIES, values[n:])}
 
         def weighted_outputs(session: Session, pred: str, term: str, kind: str, alpha: float) -> dict:
+            pred = pred if pred in session.report.predictions else session.inspect
+            term = term if term in REGISTRY or term == TOTAL else TOTAL
             c = session.combined()
-            table_df, lines, gal = checkpoint_views(session, c)
+            table_df, lines = checkpoint_views(session, c)
             return {
                 totals: totals_html(session, c),
                 bars: FG.contributions_html(session.report.predictions, session.report.terms, c.weighted, c.totals,
@@ -640,7 +654,6 @@ def build_demo(device: str = "auto", preload: Session | None = None) -> gr.Block
                 ckpt_table: table_df,
                 ckpt_lines: _plot(lines),
                 ckpt_bars: _plot(bars_figure(session, c)),
-                gallery: gal,
                 report_json: report_summary(session, c),
             }
 
@@ -662,7 +675,7 @@ def build_demo(device: str = "auto", preload: Session | None = None) -> gr.Block
             session.inspect = pred
             out = {state: session, notices: notices_md(session), skipped: skipped_md(session),
                    inspect: gr.update(choices=session.report.predictions, value=pred),
-                   config_out: weights_file(session)}
+                   config_out: weights_file(session), gallery: checkpoint_gallery(session)}
             out.update(weighted_outputs(session, pred, term, kind, alpha))
             return out
 
@@ -676,10 +689,8 @@ def build_demo(device: str = "auto", preload: Session | None = None) -> gr.Block
         def on_load(dev, term, kind, alpha, *weights):
             session = _clone(preload) if preload is not None else demo_session(dev)
             apply_weights(session, weights)
-            out = main_outputs(session, term, kind, alpha)
-            demo_inputs = _example(ASSETS / "insert_box")
-            out.update(zip([context, target, mask_file, preds, target_depth, pred_depths, camera_file], demo_inputs))
-            return out
+            # the inputs panel stays empty: the demo's files left in it would mix into the next upload
+            return main_outputs(session, term, kind, alpha)
 
         @_friendly
         def on_diagnose(session, dev, ctx, tgt, m_choice, m_file, m_editor, thr, pr, t_depth, p_depths, d_kind, lat,
@@ -721,8 +732,8 @@ def build_demo(device: str = "auto", preload: Session | None = None) -> gr.Block
         def on_view(session, pred, term, kind, alpha):
             if session is None:
                 return gr.skip()
-            c = session.combined()
-            return _plot(heatmap_figure(session, c, pred, term, kind, alpha))
+            pred = pred if pred in session.report.predictions else session.inspect
+            return _plot(heatmap_figure(session, session.combined(), pred, term, kind, alpha))
 
         @_friendly
         def on_inspect(session, pred, term, kind, alpha):
@@ -790,7 +801,7 @@ def build_demo(device: str = "auto", preload: Session | None = None) -> gr.Block
                                f"per-sample k within {100 * cal.spread:.1f}% of the median")
 
         hidden = dict(show_progress="hidden")
-        demo.load(on_load, [device_dd, heat_term, heat_kind, opacity, *weight_inputs], [*everything, *demo_inputs],
+        demo.load(on_load, [device_dd, heat_term, heat_kind, opacity, *weight_inputs], everything,
                   api_name="load_demo", **hidden).then(on_views, state, pred_views, api_visibility="private", **hidden)
         diag_inputs = [state, device_dd, context, target, mask_choice, mask_file, mask_editor, diff_threshold, preds,
                        target_depth, pred_depths, depth_kind, latents, camera_file, f_px, f_mm, sensor_w, k_obj,
@@ -802,10 +813,12 @@ def build_demo(device: str = "auto", preload: Session | None = None) -> gr.Block
         recompute_inputs = [state, device_dd, heat_term, heat_kind, opacity, *weight_inputs, *param_inputs]
         device_dd.input(on_recompute, recompute_inputs, everything, api_visibility="private").success(
             on_views, state, pred_views, api_visibility="private", **hidden)
+        # two listeners on the same slider input, run side by side: the totals (fast) do not wait for the
+        # figures, and both read the weights from the event's own inputs (no ordering between them)
         gr.on([s.input for s in weight_inputs], on_weights_fast, [state, *weight_inputs], totals,
-              trigger_mode="always_last", api_name="weights_total", **hidden).then(
-            on_weights, [state, *view_inputs, *weight_inputs], weighted_views, trigger_mode="always_last",
-            api_name="weights", **hidden)
+              trigger_mode="always_last", api_name="weights_total", **hidden)
+        gr.on([s.input for s in weight_inputs], on_weights, [state, *view_inputs, *weight_inputs], weighted_views,
+              trigger_mode="always_last", api_name="weights", **hidden)
         gr.on([s.release for s in weight_inputs], on_weights_release, [state, *weight_inputs], config_out,
               api_visibility="private", **hidden)
         gr.on([heat_term.change, heat_kind.change, opacity.release], on_view, [state, *view_inputs], heatmap,

@@ -28,7 +28,7 @@ def test_outputs_stay_on_the_input_device_and_dtype():
 @pytest.mark.cuda
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_cuda_matches_cpu(case):
-    from conftest import cuda_or_skip
+    from support import cuda_or_skip
 
     dev = cuda_or_skip()
     x = make_inputs(b=2, h=32, w=40, lat=(8, 10))
@@ -44,7 +44,7 @@ def test_cuda_matches_cpu(case):
 
 @pytest.mark.cuda
 def test_cuda_sdm_never_leaves_the_device(monkeypatch):
-    from conftest import cuda_or_skip
+    from support import cuda_or_skip
 
     dev = cuda_or_skip()
     m = torch.zeros(2, 1, 64, 64, dtype=torch.bool, device=dev)

@@ -71,7 +71,7 @@ def test_device_sdm_equals_scipy_on_random_blobs():
 
 @pytest.mark.cuda
 def test_device_sdm_on_cuda_equals_scipy():
-    from conftest import cuda_or_skip
+    from support import cuda_or_skip
 
     dev = cuda_or_skip()
     g = torch.Generator().manual_seed(12)

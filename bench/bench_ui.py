@@ -1,0 +1,184 @@
+"""Dashboard latency, measured on this machine (medians; the machine is shared and noisy).
+
+    python bench/bench_ui.py [--repeats 20]
+
+1. A weight change, server side: the handler's time (combine + figures + table) and the JSON payload
+   the browser receives for it (via the REST API).
+2. In Chromium (Debian's, via Playwright): from a slider's keyboard input to the new total on screen,
+   and to the updated heatmap and bars (in-page timers: keydown → MutationObserver).
+3. Loading the demo: from navigation to the first complete diagnosis (totals, bars, table) on screen.
+
+Budgets (issue 5): server work < 30 ms, payload < 300 KB; total on screen < 150 ms, heatmaps and bars
+< 400 ms; first diagnosis < 5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="geoviz-bench-"))
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_side(repeats: int) -> None:
+    from geoviz import ui
+    from geoviz.weights import PRESETS
+
+    session = ui.demo_session("cpu")
+    weights = [PRESETS[ui.DEFAULT_PRESET][t] for t in ui.WEIGHT_TERMS] + [1.0] * len(ui.FAMILIES)
+    pred = session.report.predictions[0]
+
+    def handler(i: int):
+        weights[0] = 1.0 + 0.01 * (i % 7)
+        n = len(ui.WEIGHT_TERMS)
+        session.weights = dict(zip(ui.WEIGHT_TERMS, weights[:n]))
+        c = session.combined()
+        return (ui.totals_html(session, c), ui.overview_table(session, c).to_dict(),
+                ui._plot(ui.heatmap_figure(session, c, pred, ui.TOTAL, "contribution", 0.65)),
+                ui.checkpoint_views(session, c), ui._plot(ui.bars_figure(session, c)),
+                ui.FG.contributions_html(session.report.predictions, session.report.terms, c.weighted, c.totals),
+                ui.report_summary(session, c))
+
+    handler(0)
+    times = []
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        handler(i)
+        times.append(time.perf_counter() - t0)
+    print(f"weight change, server work (combine + every figure it updates): median {statistics.median(times) * 1e3:.1f} ms"
+          f"  (p95 {sorted(times)[int(0.95 * (len(times) - 1))] * 1e3:.1f} ms; budget 30 ms)")
+
+
+def payload(url: str) -> None:
+    """One weight change through the REST API: the bytes of the event's JSON result."""
+    import httpx
+    from gradio_client import Client
+
+    client = Client(url, verbose=False)
+    client.predict(api_name="/load_demo")  # this client's session state
+    ep = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/weights"]
+    args = [p.get("parameter_default") for p in ep["parameters"]]
+    args[4] = 1.3
+    t0 = time.perf_counter()
+    client.predict(*args, api_name="/weights")
+    dt = time.perf_counter() - t0
+    # the same call over the raw REST API, to weigh its payload
+    with httpx.Client(base_url=url, timeout=60) as h:
+        data = {"data": args, "session_hash": client.session_hash}
+        r = h.post("/gradio_api/call/weights", json=data)
+        event_id = r.json()["event_id"]
+        body = h.get(f"/gradio_api/call/weights/{event_id}").text
+    print(f"weight change, response payload: {len(body.encode()) / 1024:.0f} KB (budget 300 KB); "
+          f"round trip through gradio_client {dt * 1e3:.0f} ms (the client alone has an ~85 ms floor)")
+
+
+IN_PAGE = """
+([sliderSel, n]) => new Promise(async (resolve) => {
+  const slider = document.querySelector(sliderSel);
+  // the numbers themselves (the status tracker writes "processing | 0.1s" into the same elements)
+  const all = (sel) => Array.from(document.querySelectorAll(sel)).map(e => e.textContent).join('|');
+  const text = {
+    totals: () => all('#totals .total-value'),
+    bars: () => all('#bars .gv-total'),
+    heat: () => (document.querySelector('#heatmap .gtitle') || {}).textContent || '',
+  };
+  // resolves when the element's visible text differs from what it showed before the input
+  const changed = (key, before) => new Promise(res => {
+    const el = document.querySelector('#' + (key === 'heat' ? 'heatmap' : key));
+    const check = () => { if (text[key]() !== before) { obs.disconnect(); res(performance.now()); } };
+    const obs = new MutationObserver(check);
+    obs.observe(el, {subtree: true, childList: true, characterData: true});
+  });
+  const results = [];
+  for (let i = 0; i < n; i++) {
+    const before = {totals: text.totals(), bars: text.bars(), heat: text.heat()};
+    const waits = ['totals', 'bars', 'heat'].map(k => changed(k, before[k]));
+    const t0 = performance.now();
+    slider.value = (parseFloat(slider.value) + (i % 2 ? -0.05 : 0.05)).toFixed(2);
+    slider.dispatchEvent(new Event('input', {bubbles: true}));
+    const [a, b, c] = await Promise.all(waits);
+    results.push([a - t0, b - t0, c - t0]);
+    await new Promise(r => setTimeout(r, 300));
+  }
+  resolve(results);
+})
+"""
+
+
+def browser(url: str, repeats: int) -> None:
+    if not Path(CHROMIUM).exists():
+        print(f"(no Chromium at {CHROMIUM}: browser timings skipped)")
+        return
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        loads = []
+        for _ in range(3):
+            ctx = b.new_context(viewport={"width": 1500, "height": 1300})
+            page = ctx.new_page()
+            t0 = time.perf_counter()
+            page.goto(url, wait_until="load")
+            page.wait_for_selector("#totals .total-value", timeout=60_000)
+            page.wait_for_selector("#bars .gv-row", timeout=60_000)
+            page.wait_for_selector("#table table", timeout=60_000)
+            loads.append(time.perf_counter() - t0)
+            ctx.close()
+        print(f"demo at start: first complete diagnosis on screen, median {statistics.median(loads):.2f} s "
+              f"(runs {', '.join(f'{x:.2f}' for x in loads)}; budget 5 s)")
+        ctx = b.new_context(viewport={"width": 1500, "height": 1300})
+        page = ctx.new_page()
+        page.goto(url, wait_until="load")
+        page.wait_for_selector("#bars .gv-row", timeout=60_000)
+        page.get_by_role("tab", name="Heatmaps").click()
+        page.wait_for_selector("#heatmap .js-plotly-plot", timeout=60_000)
+        page.wait_for_timeout(1500)
+        res = page.evaluate(IN_PAGE, ["#w_latent_mse input[type=range]", repeats])
+        tot, bars, heat = (statistics.median(r[i] for r in res) for i in range(3))
+        print(f"slider input → new total on screen: median {tot:.0f} ms (budget 150 ms)")
+        print(f"slider input → updated bars: median {bars:.0f} ms; heatmap: median {heat:.0f} ms (budget 400 ms)")
+        ctx.close()
+        b.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=20)
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(2)
+    server_side(args.repeats)
+    from geoviz import ui
+
+    demo = ui.build_demo("cpu", preload=ui.demo_session("cpu")).queue(default_concurrency_limit=4)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **ui.launch_options())
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        payload(url)
+        browser(url, args.repeats)
+    finally:
+        demo.close()
+
+
+if __name__ == "__main__":
+    main()

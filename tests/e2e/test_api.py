@@ -1,0 +1,83 @@
+"""The dashboard through its API (gradio_client against a real server): the demo's numbers are the
+engine's, a weight change's total is combine's, a bad upload is refused by name and the session
+goes on working."""
+
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+
+from geoviz.evaluate import combine, evaluate
+from geoviz.io import load_sample
+from geoviz.ui import WEIGHT_TERMS
+from geoviz.weights import PRESETS
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+
+
+def call(client: Client, api_name: str, **overrides):
+    """Call an endpoint with its defaults, overriding parameters by name."""
+    ep = client.view_api(return_format="dict", print_info=False)["named_endpoints"][api_name]
+    names = [p["parameter_name"] for p in ep["parameters"]]
+    unknown = set(overrides) - set(names)
+    assert not unknown, f"{api_name} has no parameter(s) {unknown}; it has {names}"
+    args = [overrides.get(p["parameter_name"], p.get("parameter_default")) for p in ep["parameters"]]
+    return client.predict(*args, api_name=api_name)
+
+
+@pytest.fixture
+def client(app_url):
+    return Client(app_url, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def demo_report():
+    return evaluate(load_sample(ASSETS / "insert_box"), device="cpu")
+
+
+def test_demo_values_are_the_engines(client, demo_report):
+    out = call(client, "/load_demo")
+    summary = next(o for o in out if isinstance(o, dict) and "values" in o)
+    assert summary["sample"] == "insert_box"
+    for pred, values in demo_report.values.items():
+        for term, v in values.items():
+            got = summary["values"][pred][term]
+            assert (got is None) == (v is None), (pred, term)
+            if v is not None:
+                assert got == pytest.approx(v, rel=1e-9, abs=1e-12), (pred, term)
+    want = combine(demo_report, PRESETS["object insertion"]).totals
+    assert summary["totals"] == pytest.approx(want, rel=1e-9)
+
+
+def test_weight_change_total_is_combine(client, demo_report):
+    call(client, "/load_demo")
+    weights = dict(PRESETS["object insertion"])
+    weights["latent_dice"] = 2.5
+    weights["depth_edge"] = 0.0
+    overrides = {f"param_{5 + i}": weights[t] for i, t in enumerate(WEIGHT_TERMS)}  # after pred, term, kind, alpha
+    out = call(client, "/weights", **overrides)
+    summary = out[-1]
+    assert summary["weights"]["latent_dice"] == 2.5 and summary["weights"]["depth_edge"] == 0.0
+    assert summary["totals"] == pytest.approx(combine(demo_report, weights).totals, rel=1e-9)
+    fast = call(client, "/weights_total", **{f"param_{1 + i}": weights[t] for i, t in enumerate(WEIGHT_TERMS)})
+    for total in combine(demo_report, weights).totals.values():
+        assert f"{total:.4f}" in fast
+
+
+def test_bad_upload_is_named_and_the_session_goes_on(client, tmp_path):
+    from gradio_client.exceptions import AppError
+
+    bogus = tmp_path / "context_broken.png"
+    bogus.write_text("this is not an image")
+    d = ASSETS / "tiles_wall"
+    good = dict(ctx=handle_file(str(d / "context.png")), tgt=handle_file(str(d / "target.png")),
+                m_file=handle_file(str(d / "mask.png")),
+                pr=[handle_file(str(p)) for p in sorted((d / "pred").glob("*.png"))])
+    with pytest.raises(AppError) as e:
+        call(client, "/diagnose", **{**good, "ctx": handle_file(str(bogus))})
+    assert "context_broken.png" in str(e.value)
+    out = call(client, "/diagnose", **good)
+    summary = out[-1]
+    assert sorted(summary["values"]) == ["period_0.80", "period_1.00", "period_1.25", "rotated_15"]
+    ratio = summary["values"]["period_1.25"]["texture_acf"]
+    assert ratio is not None and ratio > summary["values"]["period_1.00"]["texture_acf"]

@@ -1,0 +1,38 @@
+"""The dashboard in a real browser (Debian's Chromium driven by Playwright): the demo diagnosis
+appears, a sample uploads and is diagnosed, a weight slider changes the total on the page."""
+
+from pathlib import Path
+
+from support import ARTIFACTS
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+TOTALS = "() => Array.from(document.querySelectorAll('#totals .total-card')).map(e => e.innerText).join(' | ')"
+
+
+def test_demo_upload_and_weight_slider(page):
+    page.wait_for_selector("#totals .total-value", timeout=60_000)
+    page.wait_for_selector("#bars .gv-row", timeout=60_000)
+    demo_totals = page.evaluate(TOTALS)
+    assert "step_0500" in demo_totals and "step_3000" in demo_totals
+
+    d = ASSETS / "tiles_wall"
+    page.set_input_files("#context input[type=file]", str(d / "context.png"))
+    page.set_input_files("#target input[type=file]", str(d / "target.png"))
+    page.set_input_files("#mask input[type=file]", str(d / "mask.png"))
+    page.set_input_files("#preds input[type=file]", [str(p) for p in sorted((d / "pred").glob("*.png"))])
+    page.wait_for_timeout(500)
+    page.click("#diagnose")
+    page.wait_for_function(f"() => ({TOTALS})().includes('period_1.25')", timeout=120_000)
+    before = page.evaluate(TOTALS)
+
+    slider = page.locator("#w_latent_mse input[type=range]")
+    slider.focus()
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"() => ({TOTALS})() !== {before!r}", timeout=30_000)
+    after = page.evaluate(TOTALS)
+    assert after != before and "period_1.25" in after
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard_tiles_wall.png"), full_page=True)
+    assert (ARTIFACTS / "dashboard_tiles_wall.png").stat().st_size > 10_000

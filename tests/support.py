@@ -1,0 +1,15 @@
+"""Helpers the test modules import (conftest modules are per folder and share one module name)."""
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ARTIFACTS = Path(os.environ.get("GEOVIZ_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
+
+
+def cuda_or_skip() -> torch.device:
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device on this machine")
+    return torch.device("cuda")
