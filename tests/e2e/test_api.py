@@ -81,3 +81,56 @@ def test_bad_upload_is_named_and_the_session_goes_on(client, tmp_path):
     assert sorted(summary["values"]) == ["period_0.80", "period_1.00", "period_1.25", "rotated_15"]
     ratio = summary["values"]["period_1.25"]["texture_acf"]
     assert ratio is not None and ratio > summary["values"]["period_1.00"]["texture_acf"]
+
+
+def test_mask_from_difference_and_drawn(client, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    d = ASSETS / "insert_box"
+    files = dict(ctx=handle_file(str(d / "context.png")), tgt=handle_file(str(d / "target.png")),
+                 pr=[handle_file(str(d / "pred" / "step_1000.png"))])
+    out = call(client, "/diagnose", **files, m_choice="difference", thr=0.04)
+    diff_summary = out[-1]
+    # the derived mask is the box: the area term of the right-size object is close to the uploaded mask's
+    uploaded = call(client, "/diagnose", **files, m_file=handle_file(str(d / "mask.png")))[-1]
+    a = diff_summary["values"]["step_1000"]["latent_mse"]
+    b = uploaded["values"]["step_1000"]["latent_mse"]
+    assert a == pytest.approx(b, rel=0.15)
+    # a drawn mask: the editor's first layer's alpha
+    mask = np.asarray(Image.open(d / "mask.png").convert("L")) > 127
+    layer = np.zeros((*mask.shape, 4), np.uint8)
+    layer[mask] = (255, 0, 0, 255)
+    Image.fromarray(layer).save(tmp_path / "layer.png")
+    editor = {"background": handle_file(str(d / "target.png")), "layers": [handle_file(str(tmp_path / "layer.png"))],
+              "composite": handle_file(str(d / "target.png")), "id": None}
+    drawn = call(client, "/diagnose", **files, m_choice="drawn", m_editor=editor)[-1]
+    assert drawn["values"]["step_1000"]["latent_mse"] == pytest.approx(b, rel=1e-3)
+
+
+def test_calibrate_k_obj_from_a_zip(client, tmp_path):
+    import shutil
+
+    archive = shutil.make_archive(str(tmp_path / "calibration"), "zip", ASSETS / "calibration")
+    k, note = client.predict(handle_file(archive), api_name="/calibrate")
+    assert k == pytest.approx(0.7552, rel=0.01) and "24 samples" in note
+
+
+def test_weights_config_round_trip_through_the_app(client, demo_report, tmp_path):
+    from geoviz.weights import WeightsConfig
+
+    call(client, "/load_demo")
+    weights = {t: 0.0 for t in PRESETS["object insertion"]}
+    weights.update(latent_area=1.0, depth_edge=0.7)
+    cfg = WeightsConfig(weights=weights)
+    path = cfg.save(tmp_path / "weights.json")
+    out = call(client, "/load_config", file=handle_file(str(path)))
+    summary = next(o for o in out if isinstance(o, dict) and "totals" in o)
+    assert summary["totals"] == pytest.approx(combine(demo_report, weights).totals, rel=1e-9)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"version": 1, "weights": {"no_such_term": 1}}')
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError) as e:
+        call(client, "/load_config", file=handle_file(str(bad)))
+    assert "bad.json" in str(e.value) and "no_such_term" in str(e.value)
