@@ -73,11 +73,11 @@ def calibrate_folder(folder: str | Path, depth_kind: str | None = None, depth_st
         raise InputError(root.name, "mixes metric and inverse depth", "use one kind, or say which with depth_kind")
     kind = kinds.pop()
     mode = "depth" if kind == "metric" else "inv_depth"
-    k = losses.per_sample_k_obj(masks, depths, torch.tensor(fs, dtype=torch.float32), depth_mode=mode, depth_stat=depth_stat)
-    finite = k[torch.isfinite(k)]
-    if finite.numel() == 0:
+    f = torch.tensor(fs, dtype=torch.float32)
+    k = losses.per_sample_k_obj(masks, depths, f, depth_mode=mode, depth_stat=depth_stat)
+    if not bool(torch.isfinite(k).any()):
         raise InputError(root.name, "no sample has a non-empty mask with valid depth under it", "check the masks")
-    k_obj = float(torch.nanquantile(k.double(), 0.5))  # as estimate_k_obj_from_dataset: the median
+    k_obj = float(losses.estimate_k_obj_from_dataset(masks, depths, f, depth_mode=mode, depth_stat=depth_stat))
     return Calibration(k_obj, {n: float(v) for n, v in zip(names, k.tolist())}, kind)
 
 

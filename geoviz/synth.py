@@ -46,6 +46,7 @@ __all__ = [
     "add_noise",
     "demo_scene",
     "write_assets",
+    "write_dataset",
 ]
 
 _DTYPE = torch.float32  # ample for sub-pixel geometry; deterministic on a given machine
@@ -631,6 +632,39 @@ def write_calibration(out: Path, size: int = 512) -> dict:
     k_true = math.sqrt(obj.width * obj.height)  # sqrt(area) = f·sqrt(w·h)/Z for the front face
     _save_json(out / "truth.json", {"k_obj_depth_mode": k_true, "samples": truth})
     return truth
+
+
+def write_dataset(out: Path, n_samples: int = 6, checkpoints: dict[str, float] | None = None, size: int = 256,
+                  seed: int = 0) -> Path:
+    """A dataset in the CLI's layout: ``out/<sample>/{context,target,mask}.png, target_depth.npy,
+    camera.json`` and ``out/preds/<checkpoint>/<sample>.png`` (+ ``pred_depth/``), each checkpoint
+    rendering every sample's object at its own scale error. Varies the box's position, size and the
+    materials per sample; deterministic."""
+    out = Path(out)
+    checkpoints = checkpoints or {"ckpt_0500": 0.85, "ckpt_1000": 1.0, "ckpt_1500": 1.15}
+    rng = np.random.default_rng(seed)
+    for i in range(n_samples):
+        name = f"sample_{i:03d}"
+        obj = SceneObject("box", x=float(rng.uniform(-0.08, 0.08)), z=float(rng.uniform(2.8, 4.0)),
+                          width=float(rng.uniform(0.5, 0.7)), height=float(rng.uniform(0.85, 1.0)), depth=0.4,
+                          color=tuple(float(c) for c in rng.uniform(0.2, 0.9, 3)))
+        base = demo_scene(size)
+        scene = replace(base, obj=obj, floor=replace(base.floor, seed=int(rng.integers(1000))),
+                        wall=replace(base.wall, seed=int(rng.integers(1000))))
+        d = out / name
+        d.mkdir(parents=True, exist_ok=True)
+        target, context = render(scene), render(without_object(scene))
+        _save_png(d / "context.png", context.rgb)
+        _save_png(d / "target.png", target.rgb)
+        _save_png(d / "mask.png", target.mask)
+        _save_npy(d / "target_depth.npy", target.depth)
+        _save_json(d / "camera.json", target.camera)
+        for ck, s in checkpoints.items():
+            r = render(scale_object(scene, s))
+            (out / "preds" / ck / "pred_depth").mkdir(parents=True, exist_ok=True)
+            _save_png(out / "preds" / ck / f"{name}.png", r.rgb)
+            _save_npy(out / "preds" / ck / "pred_depth" / f"{name}.npy", r.depth)
+    return out
 
 
 def write_assets(out: Path, size: int = 512) -> None:

@@ -27,6 +27,7 @@ from .calibration import calibrate_folder, extract_zip
 from .evaluate import Combined, Report, combine, evaluate, resolve_device
 from .io import InputError, load_sample
 from .sample import Sample, build_sample
+from .session import SessionStore, export_bundle, import_bundle, report_html
 from .terms import FAMILIES, PARAM_GROUPS, REGISTRY, resolve_params
 from .weights import PRESETS, WeightsConfig
 
@@ -488,9 +489,13 @@ def _friendly(fn):
     return wrapper
 
 
-def build_demo(device: str = "auto", preload: Session | None = None) -> gr.Blocks:
-    """The dashboard. ``preload``: a Session shown to every new browser session at start (the demo)."""
+def build_demo(device: str = "auto", preload: Session | None = None, sessions_dir: str | Path | None = None,
+               data_root: str | Path | None = None) -> gr.Blocks:
+    """The dashboard. ``preload``: a Session shown to every new browser session at start (the demo);
+    ``sessions_dir``: where "Save & copy link" keeps sessions; ``data_root``: datasets it may open."""
     resolve_device(device)  # fail early on an impossible device
+    store = SessionStore(sessions_dir)
+    root = Path(data_root).resolve() if data_root else None
     with gr.Blocks(title="geoviz — geometry loss diagnostics", analytics_enabled=False) as demo:
         state = gr.State(None, time_to_live=6 * 3600, delete_callback=_forget)
         with gr.Row(equal_height=True):
@@ -625,6 +630,31 @@ def build_demo(device: str = "auto", preload: Session | None = None) -> gr.Block
                                     for p in specs:
                                         param_inputs.append(_param_control(group, p))
                         recompute = gr.Button("Recompute", variant="primary", elem_id="recompute")
+                    with gr.Tab("Share"):
+                        notes_box = gr.Textbox(label="notes for whoever opens this session", lines=3, elem_id="notes")
+                        with gr.Row():
+                            export_btn = gr.Button("Export bundle (.geoviz.zip)", elem_id="export_bundle")
+                            report_btn = gr.Button("Download report (HTML)", elem_id="download_report")
+                            link_btn = gr.Button("Save & copy link", variant="primary", elem_id="save_link")
+                        share_file = gr.File(label="download", interactive=False, elem_id="share_file")
+                        link_box = gr.Textbox(label="link to this session (opens it in any browser that reaches this server)",
+                                              elem_id="share_link", interactive=False, buttons=["copy"])
+                        import_file = gr.File(label="import a bundle (.geoviz.zip)", file_types=[".zip"],
+                                              elem_id="import_bundle")
+                        with gr.Row():
+                            open_box = gr.Textbox(label="open a link or session id", elem_id="open_link", scale=4)
+                            open_btn = gr.Button("Open", scale=1)
+                    with gr.Tab("Datasets", visible=root is not None):
+                        gr.Markdown("Datasets under the server's `--data-root` (layout of `python -m geoviz evaluate`; "
+                                    "a `results.csv` from the CLI is reused). Click a row to open that sample.")
+                        with gr.Row():
+                            ds_dd = gr.Dropdown(_list_datasets(root), label="dataset", elem_id="dataset",
+                                                allow_custom_value=True)  # checked against the disk in the handler
+                            ds_sort = gr.Dropdown(["total", *REGISTRY], value="total", label="sort by (worst first)",
+                                                  elem_id="dataset_sort")
+                        ds_md = gr.Markdown()
+                        ds_table = gr.Dataframe(interactive=False, elem_id="dataset_table")
+                        ds_chart = gr.Plot(show_label=False)
 
         # ---- wiring ----
         weight_inputs = [sliders[t] for t in WEIGHT_TERMS] + [masters[f] for f in FAMILIES]
@@ -686,15 +716,22 @@ def build_demo(device: str = "auto", preload: Session | None = None) -> gr.Block
             return prediction_outputs(session, session.inspect)
 
         @_friendly
-        def on_load(dev, term, kind, alpha, *weights):
+        def on_load(request: gr.Request = None, dev=None, term=None, kind=None, alpha=None, *weights):
+            # special arguments (request, progress, event data) come first: Gradio injects only
+            # parameters before a *args
+            sid = request.query_params.get("session") if request is not None else None
+            if sid:  # a shared link: that session, its weights and params
+                session, bundle = session_from_bundle(store.load(sid), dev)
+                return restored_outputs(session, bundle, term, kind, alpha)
             session = _clone(preload) if preload is not None else demo_session(dev)
             apply_weights(session, weights)
             # the inputs panel stays empty: the demo's files left in it would mix into the next upload
             return main_outputs(session, term, kind, alpha)
 
         @_friendly
-        def on_diagnose(session, dev, ctx, tgt, m_choice, m_file, m_editor, thr, pr, t_depth, p_depths, d_kind, lat,
-                        cam, fpx, fmm, sw, kobj, term, kind, alpha, *rest, progress=gr.Progress()):
+        def on_diagnose(progress=gr.Progress(), session=None, dev=None, ctx=None, tgt=None, m_choice=None, m_file=None,
+                        m_editor=None, thr=None, pr=None, t_depth=None, p_depths=None, d_kind=None, lat=None, cam=None,
+                        fpx=None, fmm=None, sw=None, kobj=None, term=None, kind=None, alpha=None, *rest):
             weights, param_values = rest[: len(weight_inputs)], rest[len(weight_inputs):]
             progress(0, desc="loading inputs")
             sample = build_session_sample(ctx, tgt, m_choice, m_file, m_editor, thr, pr, t_depth, p_depths, d_kind, lat,
@@ -779,7 +816,7 @@ def build_demo(device: str = "auto", preload: Session | None = None) -> gr.Block
             return out
 
         @_friendly
-        def on_recompute(session, dev, term, kind, alpha, *rest, progress=gr.Progress()):
+        def on_recompute(progress=gr.Progress(), session=None, dev=None, term=None, kind=None, alpha=None, *rest):
             if session is None:
                 raise InputError("session", "nothing is loaded yet", "press Diagnose first")
             weights, param_values = rest[: len(weight_inputs)], rest[len(weight_inputs):]
@@ -800,8 +837,91 @@ def build_demo(device: str = "auto", preload: Session | None = None) -> gr.Block
             return cal.k_obj, (f"k_obj = **{cal.k_obj:.5g}** from {len(cal.per_sample)} samples ({cal.depth_kind} depth); "
                                f"per-sample k within {100 * cal.spread:.1f}% of the median")
 
+        @_friendly
+        def on_export(session, notes):
+            if session is None:
+                raise InputError("session", "nothing is loaded yet", "press Diagnose first")
+            path = _session_dir(session) / f"{_file_stem(session.sample.name)}.geoviz.zip"
+            path.write_bytes(bundle_bytes(session, notes))
+            return str(path)
+
+        @_friendly
+        def on_report(session, notes):
+            if session is None:
+                raise InputError("session", "nothing is loaded yet", "press Diagnose first")
+            path = _session_dir(session) / f"{_file_stem(session.sample.name)}-report.html"
+            path.write_text(report_html(session.sample, session.report, session.effective_weights(), notes), encoding="utf-8")
+            return str(path)
+
+        @_friendly
+        def on_link(session, notes, request: gr.Request):
+            if session is None:
+                raise InputError("session", "nothing is loaded yet", "press Diagnose first")
+            sid = store.save(bundle_bytes(session, notes))
+            return _base_url(request) + f"?session={sid}"
+
+        def restored_outputs(session: Session, bundle, term, kind, alpha) -> dict:
+            out = main_outputs(session, term, kind, alpha)
+            out.update({sliders[t]: session.weights.get(t, 0.0) for t in WEIGHT_TERMS})
+            out.update({masters[f]: 1.0 for f in FAMILIES})
+            out.update({ctrl: session.params[g][p.name] for ctrl, (g, p) in zip(param_inputs, PARAM_CONTROLS)})
+            out[notes_box] = bundle.notes
+            return out
+
+        @_friendly
+        def on_import(session, file, dev, term, kind, alpha, progress=gr.Progress()):
+            path = _path(file)
+            if not path:
+                return gr.skip()
+            progress(0, desc="restoring the bundle")
+            new, bundle = session_from_bundle(import_bundle(path), dev)
+            if session is not None:
+                new.files = session.files
+            return restored_outputs(new, bundle, term, kind, alpha)
+
+        @_friendly
+        def on_open_link(session, link, dev, term, kind, alpha):
+            sid = _session_id(link)
+            new, bundle = session_from_bundle(store.load(sid), dev)
+            if session is not None:
+                new.files = session.files
+            return restored_outputs(new, bundle, term, kind, alpha)
+
+        @_friendly
+        def on_dataset(progress=gr.Progress(), name=None, sort=None, *weights):
+            if root is None or not name:
+                return gr.skip(), gr.skip(), gr.skip()
+            folder = _dataset_folder(root, name)
+            w = _weights_from_values(weights)
+            rows, source = dataset_rows(folder, w, progress)
+            df = dataset_table(rows, sort)
+            return df, _plot(dataset_chart(rows)), f"**{name}** · {len({r['sample'] for r in rows})} samples × " \
+                f"{len({r['checkpoint'] for r in rows})} checkpoints · values {source}"
+
+        @_friendly
+        def on_dataset_open(evt: gr.SelectData = None, progress=gr.Progress(), session=None, name=None,
+                            table_value=None, dev=None, term=None, kind=None, alpha=None, *weights):
+            if root is None or not name or evt is None:
+                return gr.skip()
+            df = table_value if isinstance(table_value, pd.DataFrame) else pd.DataFrame(table_value)
+            row = df.iloc[evt.index[0]]
+            from .cli import list_dataset, load_spec
+
+            specs, _ = list_dataset(_dataset_folder(root, name))
+            spec = next((sp for sp in specs if sp.name == row["sample"]), None)
+            if spec is None:
+                raise InputError(str(row["sample"]), "is no longer in the dataset", "reload the dataset")
+            progress(0, desc=f"diagnosing {spec.name}")
+            new = new_session(load_spec(spec), session.params if session else None, {}, dev, progress)
+            apply_weights(new, weights)
+            new.inspect = str(row["checkpoint"])
+            if session is not None:
+                new.files = session.files
+            return main_outputs(new, term, kind, alpha)
+
         hidden = dict(show_progress="hidden")
-        demo.load(on_load, [device_dd, heat_term, heat_kind, opacity, *weight_inputs], everything,
+        restorable = [*everything, *weight_inputs, *param_inputs, notes_box]
+        demo.load(on_load, [device_dd, heat_term, heat_kind, opacity, *weight_inputs], restorable,
                   api_name="load_demo", **hidden).then(on_views, state, pred_views, api_visibility="private", **hidden)
         diag_inputs = [state, device_dd, context, target, mask_choice, mask_file, mask_editor, diff_threshold, preds,
                        target_depth, pred_depths, depth_kind, latents, camera_file, f_px, f_mm, sensor_w, k_obj,
@@ -821,7 +941,7 @@ def build_demo(device: str = "auto", preload: Session | None = None) -> gr.Block
               trigger_mode="always_last", api_name="weights", **hidden)
         gr.on([s.release for s in weight_inputs], on_weights_release, [state, *weight_inputs], config_out,
               api_visibility="private", **hidden)
-        gr.on([heat_term.change, heat_kind.change, opacity.release], on_view, [state, *view_inputs], heatmap,
+        gr.on([heat_term.input, heat_kind.input, opacity.release], on_view, [state, *view_inputs], heatmap,
               trigger_mode="always_last", api_name="view", **hidden)
         inspect.input(on_inspect, [state, *view_inputs], [heatmap, *pred_views], api_name="inspect")
         preset_dd.input(on_preset, [state, preset_dd, *view_inputs],
@@ -835,12 +955,151 @@ def build_demo(device: str = "auto", preload: Session | None = None) -> gr.Block
         recompute.click(on_recompute, recompute_inputs, everything, api_name="recompute").success(
             on_views, state, pred_views, api_visibility="private", **hidden)
         calib_zip.upload(on_calibrate, calib_zip, [k_obj, calib_md], api_name="calibrate")
+        export_btn.click(on_export, [state, notes_box], share_file, api_name="export_bundle")
+        report_btn.click(on_report, [state, notes_box], share_file, api_name="report")
+        link_btn.click(on_link, [state, notes_box], link_box, api_name="save_link").success(
+            None, link_box, None, js="(url) => { if (url && navigator.clipboard) navigator.clipboard.writeText(url); }")
+        import_file.upload(on_import, [state, import_file, device_dd, heat_term, heat_kind, opacity], restorable,
+                           api_name="import_bundle").success(on_views, state, pred_views, api_visibility="private", **hidden)
+        gr.on([open_btn.click, open_box.submit], on_open_link, [state, open_box, device_dd, heat_term, heat_kind, opacity],
+              restorable, api_name="open_link").success(on_views, state, pred_views, api_visibility="private", **hidden)
+        gr.on([ds_dd.input, ds_sort.input], on_dataset, [ds_dd, ds_sort, *weight_inputs], [ds_table, ds_chart, ds_md],
+              api_name="dataset")
+        ds_table.select(on_dataset_open, [state, ds_dd, ds_table, device_dd, heat_term, heat_kind, opacity, *weight_inputs],
+                        everything, api_visibility="private").success(on_views, state, pred_views,
+                                                                       api_visibility="private", **hidden)
         target.change(lambda t: {"background": t, "layers": [], "composite": t} if t else None, target, mask_editor,
                       api_visibility="private", **hidden)
         mask_editor.change(lambda e: "drawn" if mask_from_editor(e) is not None else gr.skip(), mask_editor,
                            mask_choice, api_visibility="private", **hidden)
     demo.geoviz_css = CSS  # launch(css=...) in Gradio 6
     return demo
+
+
+def bundle_bytes(session: Session, notes: str = "") -> bytes:
+    return export_bundle(session.sample, session.report.values, params=session.params,
+                         weights=session.effective_weights(), notes=notes or "", device=session.report.device,
+                         encoder=session.report.encoder)
+
+
+def session_from_bundle(bundle, device: str = "auto") -> tuple[Session, Any]:
+    """A Session restored from a bundle: its inputs, params and weights; the values recomputed and
+    checked against the stored ones (a notice when another version or device gives other numbers)."""
+    params = resolve_params(bundle.params)
+    report = evaluate(bundle.sample, params, device=device)
+    if bundle.values and report.values != bundle.values:
+        report.notices.append("recomputed values differ from the bundle's (another geoviz version or device)")
+    weights = {t: float(bundle.weights.get(t, 0.0)) for t in WEIGHT_TERMS} if bundle.weights else dict(PRESETS[DEFAULT_PRESET])
+    session = Session(sample=bundle.sample, report=report, params=params, weights=weights, device=device,
+                      inspect=report.predictions[0])
+    return session, bundle
+
+
+def _file_stem(name: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:80] or "session"
+
+
+def _base_url(request: gr.Request | None) -> str:
+    """The URL the browser used to reach this server (for links)."""
+    if request is None:
+        return "http://127.0.0.1:7860/"
+    headers = request.headers
+    host = headers.get("x-forwarded-host") or headers.get("host") or "127.0.0.1:7860"
+    inner = getattr(request, "request", None)  # the Starlette request
+    scheme = headers.get("x-forwarded-proto") or (inner.url.scheme if inner is not None else "http")
+    return f"{scheme}://{host}/"
+
+
+def _session_id(link: str) -> str:
+    """The id in ``http://host/?session=<id>`` (or the id itself)."""
+    from urllib.parse import parse_qs, urlparse
+
+    link = (link or "").strip()
+    if "session=" in link:
+        ids = parse_qs(urlparse(link).query).get("session") or [""]
+        return ids[0]
+    return link
+
+
+def _list_datasets(root: Path | None) -> list[str]:
+    """Dataset folders under the data root (one level down; names come from the disk, not from users)."""
+    if root is None or not root.is_dir():
+        return []
+    out = []
+    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        if any((s / "target.png").is_file() or (s / "target.jpg").is_file() for s in d.iterdir() if s.is_dir()):
+            out.append(d.name)
+    return out
+
+
+def _dataset_folder(root: Path, name: str) -> Path:
+    folder = (root / name).resolve()
+    if not folder.is_relative_to(root) or folder == root or name not in _list_datasets(root):
+        raise InputError(str(name), "is not a dataset under the data root", "choose one from the list")
+    return folder
+
+
+def _weights_from_values(values) -> dict[str, float]:
+    n = len(WEIGHT_TERMS)
+    scale = dict(zip(FAMILIES, values[n:]))
+    return {t: float(v) * float(scale.get(REGISTRY[t].family, 1.0)) for t, v in zip(WEIGHT_TERMS, values[:n])}
+
+
+_DATASET_CACHE: dict[tuple, tuple[list[dict], str]] = {}
+
+
+def dataset_rows(folder: Path, weights: dict[str, float], progress=None) -> tuple[list[dict], str]:
+    """Raw values for every sample × checkpoint: from the CLI's results.csv when present, else
+    computed once (and kept per dataset while its files do not change)."""
+    import csv
+
+    from .cli import list_dataset, load_spec
+
+    csv_path = folder / "results.csv"
+    if csv_path.is_file():
+        with open(csv_path, newline="") as fh:
+            raw = [r for r in csv.DictReader(fh) if not r.get("error")]
+        rows = [{"sample": r["sample"], "checkpoint": r["checkpoint"],
+                 **{t: (float(r[t]) if r.get(t) else None) for t in REGISTRY}} for r in raw]
+        source = "from results.csv"
+    else:
+        specs, _ = list_dataset(folder)
+        stamp = max((p.stat().st_mtime for p in folder.rglob("*") if p.is_file()), default=0.0)
+        key = (str(folder), stamp)
+        if key not in _DATASET_CACHE:
+            rows = []
+            for i, spec in enumerate(specs):
+                if progress is not None:
+                    progress((i, len(specs)), desc=f"evaluating {spec.name}")
+                try:
+                    report = evaluate(load_spec(spec), None, device="auto", cache=None)
+                except InputError as e:
+                    gr.Warning(f"{spec.name}: {e}")
+                    continue
+                for ck in report.predictions:
+                    rows.append({"sample": spec.name, "checkpoint": ck, **report.values[ck]})
+            _DATASET_CACHE.clear()
+            _DATASET_CACHE[key] = (rows, "computed on open")
+        rows, source = _DATASET_CACHE[key]
+    for r in rows:
+        r["total"] = sum(weights.get(t, 0.0) * v for t, v in r.items() if t in REGISTRY and v is not None)
+    return rows, source
+
+
+def dataset_table(rows: list[dict], sort: str) -> pd.DataFrame:
+    cols = ["sample", "checkpoint", "total", *REGISTRY]
+    df = pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
+    key = sort if sort in df.columns else "total"
+    return df.sort_values(key, ascending=False, na_position="last").reset_index(drop=True).round(5)
+
+
+def dataset_chart(rows: list[dict]) -> dict:
+    cks = sorted({r["checkpoint"] for r in rows}, key=lambda c: (FG.step_of(c), c))
+    data = [{"type": "box", "name": ck, "y": [r["total"] for r in rows if r["checkpoint"] == ck], "boxpoints": "all"}
+            for ck in cks]
+    return {"data": data, "layout": FG._chart_layout("Total per checkpoint over the dataset", showlegend=False)}
 
 
 def _example(folder: Path) -> list:
@@ -879,12 +1138,13 @@ def _clone(session: Session) -> Session:
                    inspect=session.inspect)
 
 
-def launch(host: str = "127.0.0.1", port: int = 7860, device: str = "auto", **kwargs) -> gr.Blocks:
+def launch(host: str = "127.0.0.1", port: int = 7860, device: str = "auto", sessions_dir: str | Path | None = None,
+           data_root: str | Path | None = None, **kwargs) -> gr.Blocks:
     """Build the dashboard with the insert_box demo preloaded and serve it."""
     t0 = time.perf_counter()
     pre = demo_session(device)
     log.info("demo diagnosis ready in %.1f s", time.perf_counter() - t0)
-    demo = build_demo(device, preload=pre)
+    demo = build_demo(device, preload=pre, sessions_dir=sessions_dir, data_root=data_root)
     demo.queue(default_concurrency_limit=4).launch(server_name=host, server_port=port, **launch_options(), **kwargs)
     return demo
 

@@ -23,9 +23,14 @@ def free_port() -> int:
 def app_url():
     os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="geoviz-gradio-"))
     from geoviz import ui
+    from geoviz.synth import write_dataset
 
     pre = ui.demo_session("cpu")
-    demo = ui.build_demo("cpu", preload=pre).queue(default_concurrency_limit=4)
+    data_root = Path(tempfile.mkdtemp(prefix="geoviz-data-"))
+    write_dataset(data_root / "synthetic", n_samples=4, size=128)
+    demo = ui.build_demo("cpu", preload=pre, sessions_dir=tempfile.mkdtemp(prefix="geoviz-sessions-"),
+                         data_root=data_root).queue(default_concurrency_limit=4)
+    demo.geoviz_data_root = data_root
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **ui.launch_options())
     try:

@@ -36,3 +36,16 @@ def test_demo_upload_and_weight_slider(page):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard_tiles_wall.png"), full_page=True)
     assert (ARTIFACTS / "dashboard_tiles_wall.png").stat().st_size > 10_000
+
+
+def test_heatmap_term_and_kind_switch(page):
+    page.wait_for_selector("#bars .gv-row", timeout=60_000)
+    page.get_by_role("tab", name="Heatmaps").click()
+    page.wait_for_selector("#heatmap .gtitle", timeout=60_000)
+    title = "() => document.querySelector('#heatmap .gtitle').textContent"
+    assert "weighted total" in page.evaluate(title)
+    page.locator("#heat_term input").click()
+    page.get_by_role("option", name="depth_edge").click()
+    page.wait_for_function(f"() => ({title})().includes('depth edges')", timeout=30_000)
+    page.get_by_label("gradient").check()
+    page.wait_for_function(f"() => ({title})().includes('gradient')", timeout=30_000)

@@ -1,0 +1,441 @@
+"""``python -m geoviz`` — serve the dashboard, evaluate datasets × checkpoints, render bundles,
+calibrate k_obj.
+
+    python -m geoviz serve [--host 127.0.0.1] [--port 7860] [--device auto] [--sessions-dir DIR] [--data-root DIR]
+    python -m geoviz evaluate DATASET [--preds PREDS_DIR] [--weights weights.json] [--device auto]
+                                      --out results.csv [--html report.html] [--bundle-dir DIR] [--workers 2]
+    python -m geoviz report BUNDLE [--html out.html]
+    python -m geoviz calibrate DATASET [--depth-kind metric|inverse] [--stat median|mean]
+
+Dataset layout: ``DATASET/<sample>/{context,target,mask}.png`` with optional ``target_depth.npy``,
+``camera.json`` and latents (``context_latents.*``, ``target_latents.*``); predictions
+``PREDS_DIR/<checkpoint>/<sample>.png`` with optional ``PREDS_DIR/<checkpoint>/pred_depth/<sample>.npy``
+(``PREDS_DIR`` defaults to ``DATASET/preds``). Under ``torchrun --nproc_per_node N`` the samples are
+sharded over the processes (gloo on CPU, NCCL on GPUs) and rank 0 merges the CSV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import math
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["main", "list_dataset", "evaluate_dataset", "SampleSpec"]
+
+log = logging.getLogger("geoviz.cli")
+
+
+# ---- datasets -------------------------------------------------------------------------------------
+
+
+@dataclass
+class SampleSpec:
+    """Where one sample's files are (resolved paths; nothing is read yet)."""
+
+    name: str
+    folder: Path
+    predictions: dict[str, Path] = field(default_factory=dict)
+    prediction_depths: dict[str, Path] = field(default_factory=dict)
+
+
+def _first(folder: Path, stem: str, suffixes) -> Path | None:
+    for s in suffixes:
+        p = folder / f"{stem}{s}"
+        if p.is_file():
+            return p
+    return None
+
+
+def list_dataset(dataset: str | Path, preds_dir: str | Path | None = None) -> tuple[list[SampleSpec], list[str]]:
+    """The samples of a dataset and the checkpoints that predicted them, in a stable order."""
+    from .io import DEPTH_SUFFIXES, IMAGE_SUFFIXES, InputError
+
+    root = Path(dataset)
+    if not root.is_dir():
+        raise InputError(str(dataset), "is not a folder", "give the dataset folder (one subfolder per sample)")
+    preds_root = Path(preds_dir) if preds_dir is not None else root / "preds"
+    if not preds_root.is_dir():
+        raise InputError(str(preds_root), "is not a folder", "give --preds PREDS_DIR (one subfolder per checkpoint)")
+    checkpoints = sorted(p.name for p in preds_root.iterdir() if p.is_dir())
+    samples = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.resolve() != preds_root.resolve()):
+        if _first(folder, "target", IMAGE_SUFFIXES) is None:
+            continue
+        spec = SampleSpec(folder.name, folder)
+        for ck in checkpoints:
+            img = _first(preds_root / ck, folder.name, IMAGE_SUFFIXES)
+            if img is not None:
+                spec.predictions[ck] = img
+            dep = _first(preds_root / ck / "pred_depth", folder.name, DEPTH_SUFFIXES)
+            if dep is not None:
+                spec.prediction_depths[ck] = dep
+        samples.append(spec)
+    if not samples:
+        raise InputError(root.name, "holds no sample folder with a target image", "see the layout in README")
+    return samples, checkpoints
+
+
+def load_spec(spec: SampleSpec, depth_kind: str | None = None):
+    """A SampleSpec → Sample (the checkpoints as predictions)."""
+    from .io import DEPTH_SUFFIXES, IMAGE_SUFFIXES, LATENT_SUFFIXES, InputError
+    from .sample import build_sample
+
+    def need(stem):
+        p = _first(spec.folder, stem, IMAGE_SUFFIXES)
+        if p is None:
+            raise InputError(f"{spec.name}/{stem}", "missing", f"add {stem}.png")
+        return p
+
+    if not spec.predictions:
+        raise InputError(spec.name, "no checkpoint has a prediction for this sample", "check PREDS_DIR/<checkpoint>/<sample>.png")
+    camera = spec.folder / "camera.json"
+    return build_sample(
+        context=need("context"), target=need("target"), mask=need("mask"), predictions=dict(spec.predictions),
+        target_depth=_first(spec.folder, "target_depth", DEPTH_SUFFIXES),
+        prediction_depths=dict(spec.prediction_depths), depth_kind=depth_kind,
+        camera=camera if camera.is_file() else None,
+        context_latents=_first(spec.folder, "context_latents", LATENT_SUFFIXES),
+        target_latents=_first(spec.folder, "target_latents", LATENT_SUFFIXES),
+        name=spec.name,
+    )
+
+
+class _SampleLoader:
+    """A torch Dataset over SampleSpecs: loading (decoding, resizing) runs in DataLoader workers, so
+    it overlaps with the main process's evaluation. A failure travels as its message."""
+
+    def __init__(self, specs: list[SampleSpec], depth_kind: str | None):
+        self.specs, self.depth_kind = specs, depth_kind
+
+    def __len__(self):
+        return len(self.specs)
+
+    def __getitem__(self, i):
+        spec = self.specs[i]
+        try:
+            return i, load_spec(spec, self.depth_kind), None
+        except Exception as e:  # reported per sample; the run goes on
+            return i, None, f"{type(e).__name__}: {e}"
+
+
+def _identity(x):
+    return x
+
+
+# ---- evaluate ---------------------------------------------------------------------------------------
+
+
+def _columns(terms: list[str]) -> list[str]:
+    return ["sample", "checkpoint", *terms, *[f"{t}_weighted" for t in terms], "total", "error"]
+
+
+def _fmt(v) -> str:
+    return "" if v is None or (isinstance(v, float) and not math.isfinite(v)) else repr(float(v))
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:120] or "sample"
+
+
+def evaluate_dataset(
+    specs: list[SampleSpec],
+    out_csv: Path,
+    weights: dict[str, float],
+    params: dict | None = None,
+    device: str = "auto",
+    workers: int = 2,
+    bundle_dir: Path | None = None,
+    depth_kind: str | None = None,
+    progress: bool = True,
+) -> int:
+    """Evaluate every sample × checkpoint, streaming rows to ``out_csv``. Returns the number of
+    failed samples. Memory does not grow with the dataset (no cache; one sample in flight per
+    worker)."""
+    from torch.utils.data import DataLoader
+
+    from .evaluate import combine, evaluate
+    from .terms import REGISTRY
+
+    terms = list(REGISTRY)
+    loader = DataLoader(_SampleLoader(specs, depth_kind), batch_size=None, shuffle=False,
+                        num_workers=max(0, workers), collate_fn=_identity, persistent_workers=False,
+                        prefetch_factor=2 if workers > 0 else None)
+    bar = None
+    if progress:
+        try:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(specs), unit="sample", file=sys.stderr, desc="evaluating")
+        except ImportError:  # pragma: no cover - tqdm comes with huggingface_hub
+            bar = None
+    failed = 0
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    with open(out_csv, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(_columns(terms))
+        for i, sample, error in loader:
+            spec = specs[i]
+            if sample is not None:
+                try:
+                    report = evaluate(sample, params, device=device, cache=None)
+                    c = combine(report, weights)
+                    for ck in report.predictions:
+                        writer.writerow([spec.name, ck, *[_fmt(report.results[ck][t].value) for t in terms],
+                                         *[_fmt(c.weighted[ck][t]) for t in terms], _fmt(c.totals[ck]), ""])
+                    if bundle_dir is not None:
+                        from .session import export_bundle
+
+                        bundle_dir.mkdir(parents=True, exist_ok=True)
+                        (bundle_dir / f"{_safe_name(spec.name)}.geoviz.zip").write_bytes(
+                            export_bundle(sample, report.values, params=report.params, weights=weights,
+                                          device=report.device))
+                except Exception as e:  # the run goes on; the row says why
+                    error = f"{type(e).__name__}: {e}"
+            if error is not None:
+                failed += 1
+                log.warning("sample %s failed: %s", spec.name, error)
+                for ck in (spec.predictions or {"": None}):
+                    writer.writerow([spec.name, ck, *[""] * (2 * len(terms) + 1), error])
+            fh.flush()
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    return failed
+
+
+def read_results(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def summary_html(rows: list[dict], weights: dict[str, float], title: str) -> str:
+    """Per checkpoint: mean / median total, worst samples, per-term distributions (plotly embedded)."""
+    import json
+    import statistics
+
+    from plotly.offline import get_plotlyjs
+
+    from . import __version__
+    from .figures import _html_escape as esc
+    from .figures import step_of
+    from .terms import REGISTRY
+
+    ok = [r for r in rows if not r["error"]]
+    bad = [r for r in rows if r["error"]]
+    cks = sorted({r["checkpoint"] for r in ok}, key=lambda c: (step_of(c), c))
+    stats_rows, worst_html, figs = [], [], {}
+    box = []
+    for ck in cks:
+        tot = [float(r["total"]) for r in ok if r["checkpoint"] == ck]
+        stats_rows.append(f"<tr><td>{esc(ck)}</td><td>{len(tot)}</td><td>{statistics.fmean(tot):.6g}</td>"
+                          f"<td>{statistics.median(tot):.6g}</td><td>{max(tot):.6g}</td></tr>")
+        worst = sorted((r for r in ok if r["checkpoint"] == ck), key=lambda r: -float(r["total"]))[:5]
+        worst_html.append(f"<li><b>{esc(ck)}</b>: " + ", ".join(f"{esc(r['sample'])} ({float(r['total']):.4g})" for r in worst) + "</li>")
+        box.append({"type": "box", "name": ck, "y": tot, "boxpoints": "all", "jitter": 0.3})
+    figs["totals"] = {"data": box, "layout": {"title": {"text": "total per checkpoint"}, "template": "plotly_white"}}
+    for t in REGISTRY:
+        if not weights.get(t):
+            continue
+        traces = []
+        for ck in cks:
+            ys = [float(r[f"{t}_weighted"]) for r in ok if r["checkpoint"] == ck and r[f"{t}_weighted"]]
+            if ys:
+                traces.append({"type": "box", "name": ck, "y": ys})
+        if traces:
+            figs[f"term_{t}"] = {"data": traces, "layout": {"title": {"text": f"{REGISTRY[t].label} (weighted, w = {weights[t]:g})"},
+                                                            "template": "plotly_white", "showlegend": False, "height": 320}}
+    divs = "".join(f'<div id="{k}" style="height:{360 if k == "totals" else 320}px"></div>' for k in figs)
+    failures = "".join(f"<li>{esc(r['sample'])} · {esc(r['checkpoint'])}: {esc(r['error'])}</li>" for r in bad)
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:24px}} td,th{{border:1px solid #ddd;padding:3px 8px}}
+table{{border-collapse:collapse}}</style><script>{get_plotlyjs()}</script></head><body>
+<h1>{esc(title)}</h1><p>geoviz {__version__} · {len({r['sample'] for r in rows})} samples × {len(cks)} checkpoints ·
+{len(bad)} failed rows</p>
+<table><tr><th>checkpoint</th><th>samples</th><th>mean total</th><th>median total</th><th>worst total</th></tr>
+{''.join(stats_rows)}</table><h2>Worst samples</h2><ul>{''.join(worst_html)}</ul>
+{f'<h2>Failures</h2><ul>{failures}</ul>' if failures else ''}<h2>Distributions</h2>{divs}
+<script>const FIGS = {json.dumps(figs, allow_nan=False)};
+for (const [id, f] of Object.entries(FIGS)) Plotly.newPlot(id, f.data, f.layout, {{displaylogo: false}});</script>
+</body></html>"""
+
+
+def _distributed():
+    """(rank, world) under torchrun, initialising the process group; (0, 1) otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend)
+    return dist.get_rank(), dist.get_world_size()
+
+
+def cmd_evaluate(args) -> int:
+    import torch
+
+    from .weights import WeightsConfig, default_weights
+
+    rank, world = _distributed()
+    device = args.device
+    if world > 1 and torch.cuda.is_available() and device in ("auto", "cuda"):
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = f"cuda:{local}"
+    if args.weights:
+        cfg = WeightsConfig.load(args.weights)
+        weights, params = cfg.weights, cfg.params
+    else:
+        weights, params = default_weights(), {}
+    specs, checkpoints = list_dataset(args.dataset, args.preds)
+    mine = specs[rank::world]
+    out = Path(args.out)
+    part = out if world == 1 else out.with_name(f"{out.name}.rank{rank}")
+    t0 = time.perf_counter()
+    failed = evaluate_dataset(mine, part, weights, params, device=device, workers=args.workers,
+                              bundle_dir=Path(args.bundle_dir) if args.bundle_dir else None,
+                              depth_kind=args.depth_kind, progress=rank == 0 and not args.quiet)
+    elapsed = time.perf_counter() - t0
+    if world > 1:
+        import torch.distributed as dist
+
+        counts = torch.tensor([failed, len(mine)], dtype=torch.int64)
+        dist.all_reduce(counts)
+        failed = int(counts[0])
+        dist.barrier()
+        if rank == 0:
+            _merge_parts(out, [out.with_name(f"{out.name}.rank{r}") for r in range(world)], specs)
+        dist.barrier()
+        dist.destroy_process_group()
+    if rank == 0:
+        rows = read_results(out)
+        if args.html:
+            Path(args.html).write_text(summary_html(rows, weights, f"geoviz · {Path(args.dataset).name}"), encoding="utf-8")
+        pairs = sum(1 for r in rows if not r["error"])
+        print(f"{len(specs)} samples × {len(checkpoints)} checkpoints → {out} ({pairs} rows evaluated, "
+              f"{failed} failed samples) in {elapsed:.1f} s on rank 0 ({world} process{'es' if world > 1 else ''}); "
+              f"{pairs / max(elapsed, 1e-9):.2f} samples×checkpoints/s", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _merge_parts(out: Path, parts: list[Path], specs: list[SampleSpec]) -> None:
+    """Rank 0: the parts' rows in the dataset's order (as a single process writes them)."""
+    order = {s.name: i for i, s in enumerate(specs)}
+    header, rows = None, []
+    for p in parts:
+        with open(p, newline="") as fh:
+            r = csv.reader(fh)
+            h = next(r)
+            header = header or h
+            rows.extend(r)
+        p.unlink()
+    rows.sort(key=lambda row: order.get(row[0], len(order)))  # stable: checkpoints keep their order
+    with open(out, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def cmd_report(args) -> int:
+    from .evaluate import evaluate
+    from .session import import_bundle, report_html
+    from .terms import REGISTRY
+    from .weights import default_weights
+
+    b = import_bundle(args.bundle)
+    print(f"{Path(args.bundle).name}: sample {b.sample.name}, {len(b.sample.predictions)} predictions, "
+          f"geoviz {b.manifest.get('app_version')} on {b.manifest.get('device')}, {b.manifest.get('created')}")
+    names = list(b.sample.predictions)
+    width = max(len(REGISTRY[t].label) for t in REGISTRY)
+    print(f"{'term':{width}s}  " + "  ".join(f"{n:>14s}" for n in names))
+    for t in REGISTRY:
+        vals = [b.values.get(n, {}).get(t) for n in names]
+        print(f"{REGISTRY[t].label:{width}s}  " + "  ".join(f"{'skipped' if v is None else format(v, '.6g'):>14s}" for v in vals))
+    weights = b.weights or default_weights()
+    totals = {n: sum(weights.get(t, 0.0) * v for t, v in b.values.get(n, {}).items() if v is not None) for n in names}
+    print(f"{'TOTAL':{width}s}  " + "  ".join(f"{totals[n]:>14.6g}" for n in names))
+    if args.html:
+        report = evaluate(b.sample, b.params, device="cpu", cache=None)
+        if b.values and report.values != b.values:
+            print("note: recomputed values differ from the bundle's (another geoviz version or device); "
+                  "the HTML shows the recomputed ones", file=sys.stderr)
+        Path(args.html).write_text(report_html(b.sample, report, weights, b.notes), encoding="utf-8")
+        print(f"wrote {args.html}")
+    return 0
+
+
+def cmd_calibrate(args) -> int:
+    from .calibration import calibrate_folder
+
+    cal = calibrate_folder(args.dataset, depth_kind=args.depth_kind, depth_stat=args.stat)
+    ks = [k for k in cal.per_sample.values() if math.isfinite(k)]
+    print(f"k_obj = {cal.k_obj:.6g}  ({cal.depth_kind} depth, {args.stat} statistic, {len(ks)} of "
+          f"{len(cal.per_sample)} samples usable; per-sample k from {min(ks):.6g} to {max(ks):.6g}, "
+          f"within {100 * cal.spread:.2f}% of the median)")
+    for name, k in cal.per_sample.items():
+        print(f"  {name}: {'unusable' if not math.isfinite(k) else format(k, '.6g')}")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from .ui import launch
+
+    launch(host=args.host, port=args.port, device=args.device, sessions_dir=args.sessions_dir, data_root=args.data_root)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="geoviz", description="Geometry-loss diagnostics for insertion and material LoRAs.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="serve the dashboard")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=7860)
+    s.add_argument("--device", default="auto")
+    s.add_argument("--sessions-dir", default=None, help="where saved sessions (links) live (default: under ~/.cache/geoviz)")
+    s.add_argument("--data-root", default=None, help="datasets the dashboard may open (same layout as evaluate)")
+    s.set_defaults(func=cmd_serve)
+    e = sub.add_parser("evaluate", help="every term on every sample × checkpoint, to CSV (and HTML)")
+    e.add_argument("dataset")
+    e.add_argument("--preds", default=None, help="PREDS_DIR/<checkpoint>/<sample>.png (default: DATASET/preds)")
+    e.add_argument("--weights", default=None, help="weights.json exported by the dashboard")
+    e.add_argument("--device", default="auto")
+    e.add_argument("--out", required=True, help="results.csv")
+    e.add_argument("--html", default=None, help="a summary report per checkpoint")
+    e.add_argument("--bundle-dir", default=None, help="also write one .geoviz.zip per sample")
+    e.add_argument("--workers", type=int, default=2, help="DataLoader workers that load samples (0: in-process)")
+    e.add_argument("--depth-kind", choices=["metric", "inverse"], default=None, help="default: from file names")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.set_defaults(func=cmd_evaluate)
+    r = sub.add_parser("report", help="print a bundle's values; --html writes its report")
+    r.add_argument("bundle")
+    r.add_argument("--html", default=None)
+    r.set_defaults(func=cmd_report)
+    c = sub.add_parser("calibrate", help="k_obj from a folder of samples (mask + depth + camera.json)")
+    c.add_argument("dataset")
+    c.add_argument("--depth-kind", choices=["metric", "inverse"], default=None, help="default: from file names")
+    c.add_argument("--stat", choices=["median", "mean"], default="median")
+    c.set_defaults(func=cmd_calibrate)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    args = build_parser().parse_args(argv)
+    from .io import InputError
+
+    try:
+        return int(args.func(args) or 0)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,104 @@
+"""The batch CLI on a dataset rendered by geoviz.synth: CSV values equal geoviz.evaluate, the HTML
+summary, a corrupted sample reported and survived, torchrun over 2 processes gives the same CSV."""
+
+import csv
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from geoviz import synth as S
+from geoviz.cli import list_dataset, load_spec, main
+from geoviz.evaluate import combine, evaluate
+from geoviz.terms import REGISTRY
+from geoviz.weights import WeightsConfig, preset
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return S.write_dataset(tmp_path_factory.mktemp("ds"), n_samples=6, size=128)
+
+
+def _rows(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_evaluate_writes_the_engines_values(dataset, tmp_path):
+    weights = preset("object insertion")
+    cfg = WeightsConfig(weights=weights).save(tmp_path / "weights.json")
+    out, html = tmp_path / "results.csv", tmp_path / "report.html"
+    code = main(["evaluate", str(dataset), "--out", str(out), "--html", str(html), "--weights", str(cfg),
+                 "--device", "cpu", "--workers", "2", "--bundle-dir", str(tmp_path / "bundles"), "--quiet"])
+    assert code == 0
+    rows = _rows(out)
+    assert len(rows) == 6 * 3 and all(r["error"] == "" for r in rows)
+    assert list(rows[0]) == ["sample", "checkpoint", *REGISTRY, *[f"{t}_weighted" for t in REGISTRY], "total", "error"]
+    specs, checkpoints = list_dataset(dataset)
+    assert checkpoints == ["ckpt_0500", "ckpt_1000", "ckpt_1500"]
+    for spec in specs[:2]:
+        report = evaluate(load_spec(spec), None, device="cpu", cache=None)
+        c = combine(report, weights)
+        for ck in checkpoints:
+            row = next(r for r in rows if r["sample"] == spec.name and r["checkpoint"] == ck)
+            for t in REGISTRY:
+                v = report.values[ck][t]
+                assert (row[t] == "") == (v is None)
+                if v is not None:
+                    assert float(row[t]) == v and float(row[f"{t}_weighted"]) == pytest.approx(c.weighted[ck][t])
+            assert float(row["total"]) == pytest.approx(c.totals[ck], rel=1e-12)
+    text = html.read_text()
+    assert "ckpt_1000" in text and "median total" in text and "Worst samples" in text
+    assert len(list((tmp_path / "bundles").glob("*.geoviz.zip"))) == 6
+
+
+def test_a_corrupted_sample_is_reported_and_the_run_goes_on(dataset, tmp_path, capsys):
+    broken = tmp_path / "ds"
+    shutil.copytree(dataset, broken)
+    (broken / "sample_002" / "target.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    out = tmp_path / "results.csv"
+    code = main(["evaluate", str(broken), "--out", str(out), "--device", "cpu", "--workers", "0", "--quiet"])
+    assert code == 1  # non-zero when a sample failed
+    rows = _rows(out)
+    bad = [r for r in rows if r["error"]]
+    assert {r["sample"] for r in bad} == {"sample_002"} and "target.png" in bad[0]["error"]
+    assert sum(1 for r in rows if not r["error"]) == 5 * 3
+
+
+def test_torchrun_two_processes_give_the_same_csv(dataset, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    single, multi = tmp_path / "single.csv", tmp_path / "multi.csv"
+    args = ["evaluate", str(dataset), "--device", "cpu", "--workers", "1", "--quiet"]
+    subprocess.run([sys.executable, "-m", "geoviz", *args, "--out", str(single)], check=True, env=env, cwd=ROOT)
+    torchrun = Path(sys.executable).with_name("torchrun")
+    subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "geoviz", *args, "--out", str(multi)],
+                   check=True, env=env, cwd=ROOT, capture_output=True)
+    assert multi.read_bytes() == single.read_bytes()
+    assert not list(tmp_path.glob("multi.csv.rank*"))
+
+
+def test_calibrate_and_report_commands(tmp_path, capsys):
+    assert main(["calibrate", str(ROOT / "assets" / "calibration")]) == 0
+    out = capsys.readouterr().out
+    k = float(out.split("k_obj = ")[1].split()[0])
+    assert k == pytest.approx(math.sqrt(0.62 * 0.92), rel=0.01) and "24 of 24" in out
+    assert main(["calibrate", str(ROOT / "assets" / "calibration"), "--depth-kind", "inverse"]) == 0
+    assert "inverse depth" in capsys.readouterr().out
+    from geoviz.io import load_sample
+    from geoviz.session import export_bundle
+
+    s = load_sample(ROOT / "assets" / "insert_box")
+    r = evaluate(s, device="cpu", cache=None)
+    bundle = tmp_path / "s.geoviz.zip"
+    bundle.write_bytes(export_bundle(s, r.values, weights=preset("object insertion")))
+    assert main(["report", str(bundle), "--html", str(tmp_path / "r.html")]) == 0
+    printed = capsys.readouterr().out
+    assert "step_0500" in printed and f"{r.values['step_0500']['latent_mse']:.6g}" in printed
+    assert (tmp_path / "r.html").stat().st_size > 100_000
+    assert main(["report", str(tmp_path / "missing.zip")]) == 2
