@@ -13,6 +13,7 @@ dict ``{group: {name: value}}`` with missing entries takes the documents' defaul
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable
@@ -21,10 +22,10 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 import losses
 import losses.texture as T
+from losses.config import DEFAULT_PARAMS, depth_at
 from losses.monodepth import StandardizeData, WeightedMSGradLoss
 
 __all__ = [
@@ -49,7 +50,6 @@ class Param:
     """A tunable parameter: its default (the document's), kind and range, for sliders and checks."""
 
     name: str
-    default: Any
     kind: str = "float"  # float | int | choice | bool; optional values allow None
     low: float | None = None
     high: float | None = None
@@ -57,6 +57,7 @@ class Param:
     choices: tuple = ()
     optional: bool = False
     help: str = ""
+    default: Any = None  # filled from losses.config.DEFAULT_PARAMS
 
     def check(self, value: Any, group: str) -> Any:
         where = f"params.{group}.{self.name}"
@@ -84,52 +85,58 @@ class Param:
 
 PARAM_GROUPS: dict[str, tuple[Param, ...]] = {
     "change_mask": (
-        Param("k_sigma", 2.0, low=0.0, high=6.0, step=0.1, help="tau = mean_bg + k_sigma·σ"),
-        Param("band_r", 1, "int", 0, 4, 1, help="sure background excludes dilate(mask, band_r)"),
-        Param("temperature", 1.0, low=0.05, high=2.0, step=0.05, help="s = σ·temperature (1 = the document)"),
-        Param("s_min", None, low=0.0, high=0.5, step=0.01, optional=True, help="σ floor as a fraction of max D"),
-        Param("roi_r", None, "int", 0, 32, 1, optional=True, help="Dice/area/boundary only within roi_r of the mask"),
+        Param("k_sigma", low=0.0, high=6.0, step=0.1, help="tau = mean_bg + k_sigma·σ"),
+        Param("band_r", "int", 0, 4, 1, help="sure background excludes dilate(mask, band_r)"),
+        Param("temperature", low=0.05, high=2.0, step=0.05, help="s = σ·temperature (1 = the document)"),
+        Param("s_min", low=0.0, high=0.5, step=0.01, optional=True, help="σ floor as a fraction of max D"),
+        Param("roi_r", "int", 0, 32, 1, optional=True, help="Dice/area/boundary only within roi_r of the mask"),
     ),
     "latent_mse": (
-        Param("band_r", 1, "int", 0, 4, 1),
-        Param("w_in", 1.0, low=0.0, high=10.0, step=0.1),
-        Param("w_band", 6.0, low=0.0, high=20.0, step=0.5),
-        Param("w_out", 0.2, low=0.0, high=5.0, step=0.05),
-        Param("channel_reduce", "mean", "choice", choices=("mean", "sum")),
+        Param("band_r", "int", 0, 4, 1),
+        Param("w_in", low=0.0, high=10.0, step=0.1),
+        Param("w_band", low=0.0, high=20.0, step=0.5),
+        Param("w_out", low=0.0, high=5.0, step=0.05),
+        Param("channel_reduce", "choice", choices=("mean", "sum")),
     ),
-    "background": (Param("band_r", 1, "int", 0, 4, 1),),
-    "boundary": (Param("normalize", True, "bool", help="divide the SDM by its max |phi|"),),
+    "background": (Param("band_r", "int", 0, 4, 1),),
+    "boundary": (Param("normalize", "bool", help="divide the SDM by its max |phi|"),),
     "depth_consistency": (
-        Param("outside_dilate_r", 1, "int", 0, 16, 1),
-        Param("edge_band_r", 1, "int", 0, 16, 1),
-        Param("beta", 0.1, low=0.0, high=5.0, step=0.01),
+        Param("outside_dilate_r", "int", 0, 16, 1),
+        Param("edge_band_r", "int", 0, 16, 1),
+        Param("beta", low=0.0, high=5.0, step=0.01),
     ),
     "depth_scale": (
-        Param("k_obj", None, low=0.0, high=1e6, optional=True, help="None: calibrate on this sample's target"),
-        Param("depth_stat", "median", "choice", choices=("median", "mean")),
+        Param("k_obj", low=0.0, high=1e6, optional=True, help="None: calibrate on this sample's target"),
+        Param("depth_stat", "choice", choices=("median", "mean")),
     ),
-    "monodepth": (Param("region", "all", "choice", choices=("all", "inside", "outside"),
+    "monodepth": (Param("region", "choice", choices=("all", "inside", "outside"),
                         help="which pixels the 004 terms compare"),),
     "texture_spectral": (
-        Param("r_bins", 256, "int", 32, 1024, 32),
-        Param("tau", 0.06, low=0.005, high=1.0, step=0.005),
-        Param("band_sigma", 0.15, low=0.02, high=1.0, step=0.01),
-        Param("w_peak", 1.0, low=0.0, high=10.0, step=0.1),
-        Param("w_band", 0.5, low=0.0, high=10.0, step=0.1),
-        Param("min_bin", 2, "int", 0, 64, 1),
+        Param("r_bins", "int", 32, 1024, 32),
+        Param("tau", low=0.005, high=1.0, step=0.005),
+        Param("band_sigma", low=0.02, high=1.0, step=0.01),
+        Param("w_peak", low=0.0, high=10.0, step=0.1),
+        Param("w_band", low=0.0, high=10.0, step=0.1),
+        Param("min_bin", "int", 0, 64, 1),
     ),
     "texture_log_polar": (
-        Param("out_r", 128, "int", 16, 512, 16),
-        Param("out_t", 180, "int", 16, 720, 4),
-        Param("r_min", 0.01, low=0.001, high=0.5, step=0.001),
+        Param("out_r", "int", 16, 512, 16),
+        Param("out_t", "int", 16, 720, 4),
+        Param("r_min", low=0.001, high=0.5, step=0.001),
     ),
     "texture_acf": (
-        Param("r_bins", 256, "int", 16, 1024, 16),
-        Param("tau", 0.08, low=0.005, high=1.0, step=0.005),
-        Param("min_rel", 0.03, low=0.0, high=0.5, step=0.01),
-        Param("max_rel", 0.6, low=0.05, high=1.0, step=0.01),
+        Param("r_bins", "int", 16, 1024, 16),
+        Param("tau", low=0.005, high=1.0, step=0.005),
+        Param("min_rel", low=0.0, high=0.5, step=0.01),
+        Param("max_rel", low=0.05, high=1.0, step=0.01),
     ),
 }
+
+
+# The defaults live in ``losses.config`` (the training half reads the same config): one source.
+PARAM_GROUPS = {g: tuple(dataclasses.replace(p, default=DEFAULT_PARAMS[g][p.name]) for p in ps)
+                for g, ps in PARAM_GROUPS.items()}
+assert {g: {p.name for p in ps} for g, ps in PARAM_GROUPS.items()} == {g: set(d) for g, d in DEFAULT_PARAMS.items()}
 
 
 def resolve_params(params: dict | None) -> dict[str, dict[str, Any]]:
@@ -409,15 +416,6 @@ def _depth_part(part: str):
 # ---- 001 depth-aware scale ---------------------------------------------------------------------------
 
 
-def _depth_at_latent(depth: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Area-resize a depth map with NaNs without mixing invalid pixels (NaN where < half valid)."""
-    valid = torch.isfinite(depth).to(depth.dtype)
-    num = F.interpolate(torch.where(valid > 0, depth, torch.zeros_like(depth)), size=size, mode="area")
-    den = F.interpolate(valid, size=size, mode="area")
-    out = num / den.clamp_min(1e-6)
-    return torch.where(den >= 0.5, out, torch.full_like(out, float("nan")))
-
-
 def _depth_scale(inp: TermInputs, p: dict) -> TermResult:
     missing = _depth_missing(inp)
     if missing:
@@ -429,12 +427,12 @@ def _depth_scale(inp: TermInputs, p: dict) -> TermResult:
     mode = "depth" if inp.depth_kind == "metric" else "inv_depth"
     h, w = inp.mask_lat.shape[-2:]
     f_lat = inp.f_px * w / inp.image_pred.shape[-1]  # focal length in latent pixels, so k_obj is resolution-free
-    d_pred = _depth_at_latent(inp.depth_pred, (h, w))
+    d_pred = depth_at(inp.depth_pred, (h, w))
     k_obj, source = q["k_obj"], "given"
     if k_obj is None and inp.k_obj is not None:
         k_obj, source = inp.k_obj, "sample"
     if k_obj is None:
-        d_tgt = _depth_at_latent(inp.depth_tgt, (h, w))
+        d_tgt = depth_at(inp.depth_tgt, (h, w))
         k = losses.per_sample_k_obj(inp.mask_lat, d_tgt, f_lat, depth_mode=mode, depth_stat=q["depth_stat"])
         k_obj, source = float(k[0]), "calibrated on this sample's target"
         if not math.isfinite(k_obj):

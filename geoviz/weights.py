@@ -11,11 +11,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from losses.config import CONFIG_VERSION
+
 from .terms import FAMILIES, PARAM_GROUPS, REGISTRY, resolve_params
 
 __all__ = ["PRESETS", "preset", "default_weights", "WeightsConfig", "CONFIG_VERSION"]
-
-CONFIG_VERSION = 1
 
 
 def default_weights() -> dict[str, float]:

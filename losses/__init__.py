@@ -9,6 +9,7 @@ of ``../shared/specs/README.md`` is importable from here::
     loss = losses.dice_loss(m_hat, m_lat) + 0.2 * losses.area_ratio_loss(m_hat, m_lat)
 """
 
+from .config import GeometryLoss
 from .depth import DepthConsistencyTerms, depth_consistency_loss, depth_gradients, weighted_smooth_l1
 from .latent import (
     ChangeMaskStats,
@@ -32,6 +33,7 @@ from .scale import (
 from .sdm import signed_distance_map_from_mask
 
 __all__ = [
+    "GeometryLoss",
     "DepthConsistencyTerms",
     "depth_consistency_loss",
     "depth_gradients",

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-import geoviz.terms as TM
 import losses
 import losses.texture as T
 from geoviz import synth as S
@@ -18,6 +17,7 @@ from geoviz.evaluate import ResultCache, combine, evaluate
 from geoviz.sample import build_sample
 from geoviz.terms import REGISTRY, resolve_params
 from geoviz.weights import PRESETS, WeightsConfig, default_weights
+from losses.config import depth_at
 
 SIZE = 128
 
@@ -78,8 +78,8 @@ def _direct_value(name, x, sample):
     if name == "depth_scale":
         h, w = x["m_lat"].shape[-2:]
         f_lat = sample.camera["f_px"] * w / SIZE
-        d_lat = TM._depth_at_latent(x["d_pred"], (h, w))
-        k = losses.per_sample_k_obj(x["m_lat"], TM._depth_at_latent(x["d_tgt"], (h, w)), f_lat, depth_mode="depth")
+        d_lat = depth_at(x["d_pred"], (h, w))
+        k = losses.per_sample_k_obj(x["m_lat"], depth_at(x["d_tgt"], (h, w)), f_lat, depth_mode="depth")
         return float(losses.depth_aware_scale_loss(m_hat, d_lat, f_lat, float(k[0]), depth_mode="depth")[0])
     return float(f[name]())
 

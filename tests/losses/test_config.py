@@ -1,0 +1,63 @@
+"""losses.GeometryLoss (the training half of the weights config) gives the engine's numbers, refuses
+terms whose inputs are absent unless their weight is 0, and backpropagates."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import losses
+from geoviz.encoders import ProxyEncoder
+from geoviz.evaluate import combine, evaluate
+from geoviz.io import load_sample
+from geoviz.weights import PRESETS, WeightsConfig
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+
+
+def _step_inputs(sample, pred):
+    to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None]  # noqa: E731
+    z = ProxyEncoder().encode(torch.cat([to(sample.context), to(sample.target), to(sample.predictions[pred])]))
+    return dict(
+        z_ctx=z[0:1], z_tgt=z[1:2], z_pred=z[2:3], mask=torch.from_numpy(sample.mask)[None, None],
+        depth_pred=torch.from_numpy(sample.prediction_depths[pred])[None, None],
+        depth_tgt=torch.from_numpy(sample.target_depth)[None, None], f_px=sample.camera["f_px"],
+        image_pred=to(sample.predictions[pred]), image_tgt=to(sample.target),
+    )
+
+
+@pytest.mark.parametrize("preset_name", ["object insertion", "depth-supervised", "material replacement"])
+def test_config_helper_equals_the_engine(tmp_path, preset_name):
+    sample = load_sample(ASSETS / "insert_box")
+    params = {"change_mask": {"temperature": 0.25, "s_min": 0.05}, "depth_consistency": {"beta": 0.2}}
+    weights = {**PRESETS[preset_name], "texture_scale_consistency": 0.0}
+    path = WeightsConfig(weights=weights, params=params).save(tmp_path / "weights.json")
+    loss_fn = losses.GeometryLoss.from_config(path)
+    report = evaluate(sample, params, device="cpu", cache=None)
+    c = combine(report, weights)
+    for pred in ("step_0500", "step_3000"):
+        total, terms = loss_fn(**_step_inputs(sample, pred))
+        assert set(terms) == {t for t, w in weights.items() if w != 0}
+        for t, v in terms.items():
+            assert float(v) == pytest.approx(report.values[pred][t], rel=1e-5, abs=1e-9), t
+        assert float(total) == pytest.approx(c.totals[pred], rel=1e-5)
+
+
+def test_missing_inputs_are_refused_unless_weight_is_zero():
+    z = torch.randn(1, 16, 8, 8)
+    mask = torch.zeros(1, 1, 64, 64)
+    mask[..., 16:48, 16:48] = 1
+    fn = losses.GeometryLoss({"latent_mse": 1.0, "depth_edge": 0.5, "texture_acf": 0.0})
+    with pytest.raises(ValueError, match="depth_edge needs depth_pred, depth_tgt"):
+        fn(z_pred=z, z_tgt=z, mask=mask)
+    ok = losses.GeometryLoss({"latent_mse": 1.0, "depth_edge": 0.0})
+    z_pred = (z + 0.1).requires_grad_(True)
+    total, terms = ok(z_pred=z_pred, z_tgt=z, mask=mask)
+    assert list(terms) == ["latent_mse"]
+    total.backward()
+    assert torch.isfinite(z_pred.grad).all() and z_pred.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="unknown term"):
+        losses.GeometryLoss({"nope": 1.0})
+    with pytest.raises(ValueError, match="params.change_mask"):
+        losses.GeometryLoss({}, {"change_mask": {"nope": 1}})
