@@ -653,6 +653,8 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                             ds_sort = gr.Dropdown(["total", *REGISTRY], value="total", label="sort by (worst first)",
                                                   elem_id="dataset_sort")
                         ds_md = gr.Markdown()
+                        ds_gallery = gr.Gallery(label="predictions, worst first (click to open)", columns=6, height=300,
+                                                elem_id="dataset_gallery", allow_preview=False)
                         ds_table = gr.Dataframe(interactive=False, elem_id="dataset_table")
                         ds_chart = gr.Plot(show_label=False)
 
@@ -890,13 +892,13 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
         @_friendly
         def on_dataset(progress=gr.Progress(), name=None, sort=None, *weights):
             if root is None or not name:
-                return gr.skip(), gr.skip(), gr.skip()
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip()
             folder = _dataset_folder(root, name)
             w = _weights_from_values(weights)
             rows, source = dataset_rows(folder, w, progress)
             df = dataset_table(rows, sort)
             return df, _plot(dataset_chart(rows)), f"**{name}** · {len({r['sample'] for r in rows})} samples × " \
-                f"{len({r['checkpoint'] for r in rows})} checkpoints · values {source}"
+                f"{len({r['checkpoint'] for r in rows})} checkpoints · values {source}", dataset_gallery(folder, df, sort)
 
         @_friendly
         def on_dataset_open(evt: gr.SelectData = None, progress=gr.Progress(), session=None, name=None,
@@ -904,7 +906,8 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             if root is None or not name or evt is None:
                 return gr.skip()
             df = table_value if isinstance(table_value, pd.DataFrame) else pd.DataFrame(table_value)
-            row = df.iloc[evt.index[0]]
+            index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index  # table cell or gallery item
+            row = df.iloc[int(index)]
             from .cli import list_dataset, load_spec
 
             specs, _ = list_dataset(_dataset_folder(root, name))
@@ -963,9 +966,9 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                            api_name="import_bundle").success(on_views, state, pred_views, api_visibility="private", **hidden)
         gr.on([open_btn.click, open_box.submit], on_open_link, [state, open_box, device_dd, heat_term, heat_kind, opacity],
               restorable, api_name="open_link").success(on_views, state, pred_views, api_visibility="private", **hidden)
-        gr.on([ds_dd.input, ds_sort.input], on_dataset, [ds_dd, ds_sort, *weight_inputs], [ds_table, ds_chart, ds_md],
-              api_name="dataset")
-        ds_table.select(on_dataset_open, [state, ds_dd, ds_table, device_dd, heat_term, heat_kind, opacity, *weight_inputs],
+        gr.on([ds_dd.input, ds_sort.input], on_dataset, [ds_dd, ds_sort, *weight_inputs],
+              [ds_table, ds_chart, ds_md, ds_gallery], api_name="dataset")
+        gr.on([ds_table.select, ds_gallery.select], on_dataset_open, [state, ds_dd, ds_table, device_dd, heat_term, heat_kind, opacity, *weight_inputs],
                         everything, api_visibility="private").success(on_views, state, pred_views,
                                                                        api_visibility="private", **hidden)
         target.change(lambda t: {"background": t, "layers": [], "composite": t} if t else None, target, mask_editor,
@@ -1093,6 +1096,26 @@ def dataset_table(rows: list[dict], sort: str) -> pd.DataFrame:
     df = pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
     key = sort if sort in df.columns else "total"
     return df.sort_values(key, ascending=False, na_position="last").reset_index(drop=True).round(5)
+
+
+def dataset_gallery(folder: Path, df: pd.DataFrame, sort: str, limit: int = 48) -> list:
+    """Thumbnails of the predictions in the table's order (worst first), captioned."""
+    from PIL import Image
+
+    from .cli import list_dataset
+
+    specs, _ = list_dataset(folder)
+    paths = {(sp.name, ck): p for sp in specs for ck, p in sp.predictions.items()}
+    items = []
+    for _, r in df.head(limit).iterrows():
+        p = paths.get((r["sample"], r["checkpoint"]))
+        if p is None:
+            continue
+        with Image.open(p) as im:
+            im = im.convert("RGB")
+            im.thumbnail((160, 160))
+            items.append((im.copy(), f"{r['sample']} · {r['checkpoint']} · {sort} {r.get(sort, r['total']):.4g}"))
+    return items
 
 
 def dataset_chart(rows: list[dict]) -> dict:

@@ -23,7 +23,8 @@ def _data_root(app_url) -> Path:
 def test_dataset_table_sorted_and_csv_reused(app_url, tmp_path):
     client = Client(app_url, verbose=False)
     call(client, "/load_demo")
-    table, chart, md = call(client, "/dataset", name="synthetic", sort="total")
+    table, chart, md, gallery = call(client, "/dataset", name="synthetic", sort="total")
+    assert len(gallery) == 12 and "sample_" in gallery[0]["caption"]
     rows = table["data"]
     headers = table["headers"]
     totals = [r[headers.index("total")] for r in rows]
@@ -37,7 +38,7 @@ def test_dataset_table_sorted_and_csv_reused(app_url, tmp_path):
     copy = root / "with_csv"
     shutil.copytree(root / "synthetic", copy)
     assert main(["evaluate", str(copy), "--out", str(copy / "results.csv"), "--device", "cpu", "--workers", "0", "--quiet"]) == 0
-    table2, _, md2 = call(client, "/dataset", name="with_csv", sort="total")
+    table2, _, md2, _ = call(client, "/dataset", name="with_csv", sort="total")
     assert "from results.csv" in md2
     t2 = sorted(r[table2["headers"].index("total")] for r in table2["data"])
     assert t2 == pytest.approx(sorted(totals), rel=1e-4)
