@@ -149,6 +149,8 @@ class Render:
     mask: np.ndarray  # object coverage in [0,1]
     region_mask: np.ndarray  # material-region coverage in [0,1]
     camera: dict
+    floor_mask: np.ndarray | None = None  # visible floor coverage in [0,1]
+    wall_mask: np.ndarray | None = None  # visible wall coverage (the region included) in [0,1]
 
     @property
     def inv_depth(self) -> np.ndarray:
@@ -437,8 +439,9 @@ def render(scene: Scene, supersample: int = 3) -> Render:
     def centre(x: torch.Tensor) -> np.ndarray:
         return x.view(cam.height, ss, cam.width, ss)[:, ss // 2, :, ss // 2].numpy().astype(np.float32)
 
-    coverage = pool(torch.stack([hit_obj, in_region]).to(_DTYPE))
-    return Render(rgb=pool(rgb), depth=centre(t), mask=coverage[..., 0], region_mask=coverage[..., 1], camera=cam.to_dict())
+    coverage = pool(torch.stack([hit_obj, in_region, on_floor & ~hit_obj, ~on_floor & ~hit_obj]).to(_DTYPE))
+    return Render(rgb=pool(rgb), depth=centre(t), mask=coverage[..., 0], region_mask=coverage[..., 1], camera=cam.to_dict(),
+                  floor_mask=coverage[..., 2], wall_mask=coverage[..., 3])
 
 
 # ---- perturbations ---------------------------------------------------------------------------------

@@ -31,6 +31,14 @@ from .scale import (
     per_sample_k_obj,
 )
 from .sdm import signed_distance_map_from_mask
+from .texture import (
+    ACFPeriodLoss,
+    LogPolarAlignLoss,
+    ScaleConsistencyLoss,
+    SpectralPeriodLoss,
+    acf_period,
+    dominant_frequency,
+)
 
 __all__ = [
     "GeometryLoss",
@@ -56,6 +64,12 @@ __all__ = [
     "signed_distance_map_from_mask",
     "boundary_loss",
     "restrict_to_roi",
+    "SpectralPeriodLoss",
+    "LogPolarAlignLoss",
+    "ScaleConsistencyLoss",
+    "ACFPeriodLoss",
+    "dominant_frequency",
+    "acf_period",
     "WeightedDataLoss",
     "StandardizeData",
     "WeightedMSGradLoss",

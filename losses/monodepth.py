@@ -134,21 +134,28 @@ def _finite_difference(d: torch.Tensor, g: torch.Tensor, w: torch.Tensor):
 
 
 class _MaskedL1Fn(torch.autograd.Function):
-    """(depth, gt) → mean_b Σ|d − g|·w / Σw (weights constant)."""
+    """(depth, gt) → mean_b Σ|d − g|·w / Σw (weights constant).
+
+    Keeps no full-size tensor for backward: |d − g| is taken in place, and backward recomputes the
+    sign from the inputs (one subtraction is cheaper than holding a copy).
+    """
 
     @staticmethod
     def forward(ctx, depth, gt, mask):
         e, w = _finite_difference(depth, gt, mask)
         count = _mask_count(w)
-        per_sample = _per_sample_dot(e.abs(), w) / count
-        ctx.save_for_backward(e, w, count)
+        per_sample = _per_sample_dot(e.abs_(), w) / count
+        ctx.save_for_backward(depth, gt, w, count)
+        ctx.had_non_finite = w is not mask  # _finite_difference cut the weights
         return per_sample.mean()
 
     @staticmethod
     def backward(ctx, g_out):
-        e, w, count = ctx.saved_tensors
-        coef = (g_out / (count * e.shape[0])).view(-1, *([1] * (e.dim() - 1)))
-        grad = e.sign().mul_(w).mul_(coef)
+        depth, gt, w, count = ctx.saved_tensors
+        coef = (g_out / (count * depth.shape[0])).view(-1, *([1] * (depth.dim() - 1)))
+        grad = torch.sub(depth, gt).sign_().mul_(w).mul_(coef)
+        if ctx.had_non_finite:  # sign(NaN)·0 is NaN: those pixels have weight 0 and get no gradient
+            grad = torch.nan_to_num_(grad, nan=0.0, posinf=0.0, neginf=0.0)
         need_d, need_g = ctx.needs_input_grad[:2]
         return (grad if need_d else None), (-grad if need_g else None), None
 

@@ -68,6 +68,8 @@ def test_shapes_and_perturbations():
         assert cols > 0  # moved right
     empty = S.render(S.without_object(base))
     assert empty.mask.sum() == 0
+    assert np.allclose(empty.floor_mask + empty.wall_mask, 1.0)  # without the object: floor or wall everywhere
+    assert empty.floor_mask[-1].min() == 1.0 and empty.wall_mask[0].min() == 1.0
     r = S.render(base)
     drift = S.background_drift(r.rgb, r.mask)
     assert np.allclose(drift[r.mask > 0.5], r.rgb[r.mask > 0.5])  # the object is untouched
