@@ -154,6 +154,10 @@ def evaluate_dataset(
     bundle_dir: Path | None = None,
     depth_kind: str | None = None,
     progress: bool = True,
+    encoder=None,
+    depth_estimator=None,
+    depth_source: str = "uploaded",
+    align_depth: bool = True,
 ) -> int:
     """Evaluate every sample × checkpoint, streaming rows to ``out_csv``. Returns the number of
     failed samples. Memory does not grow with the dataset (no cache; one sample in flight per
@@ -184,7 +188,13 @@ def evaluate_dataset(
             spec = specs[i]
             if sample is not None:
                 try:
-                    report = evaluate(sample, params, device=device, cache=None)
+                    if depth_estimator is not None and depth_source != "uploaded":
+                        from .depth_models import with_estimated_depth
+                        from .terms import resolve_params
+
+                        sample, _ = with_estimated_depth(sample, depth_estimator, depth_source, align_depth, device,
+                                                         outside_r=resolve_params(params)["depth_consistency"]["outside_dilate_r"])
+                    report = evaluate(sample, params, device=device, cache=None, encoder=encoder)
                     c = combine(report, weights)
                     for ck in report.predictions:
                         writer.writerow([spec.name, ck, *[_fmt(report.results[ck][t].value) for t in terms],
@@ -302,9 +312,11 @@ def cmd_evaluate(args) -> int:
     out = Path(args.out)
     part = out if world == 1 else out.with_name(f"{out.name}.rank{rank}")
     t0 = time.perf_counter()
+    encoder, estimator = _models_for(args, device)
     failed = evaluate_dataset(mine, part, weights, params, device=device, workers=args.workers,
                               bundle_dir=Path(args.bundle_dir) if args.bundle_dir else None,
-                              depth_kind=args.depth_kind, progress=rank == 0 and not args.quiet)
+                              depth_kind=args.depth_kind, progress=rank == 0 and not args.quiet, encoder=encoder,
+                              depth_estimator=estimator, depth_source=args.depth_source, align_depth=not args.no_align)
     elapsed = time.perf_counter() - t0
     if world > 1:
         import torch.distributed as dist
@@ -390,8 +402,34 @@ def cmd_calibrate(args) -> int:
 def cmd_serve(args) -> int:
     from .ui import launch
 
-    launch(host=args.host, port=args.port, device=args.device, sessions_dir=args.sessions_dir, data_root=args.data_root)
+    launch(host=args.host, port=args.port, device=args.device, sessions_dir=args.sessions_dir, data_root=args.data_root,
+           depth_weights=args.depth_weights, taef1_weights=args.taef1_weights)
     return 0
+
+
+def _model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--depth-weights", default=None,
+                   help="depth_anything_v2_vits.pth (default: $GEOVIZ_DEPTH_WEIGHTS, else the Hub when online)")
+    p.add_argument("--taef1-weights", default=None,
+                   help="taef1_encoder.pth or the diffusers .safetensors (default: $GEOVIZ_TAEF1_ENCODER, else the Hub)")
+
+
+def _models_for(args, device: str):
+    """(encoder, depth estimator) the evaluate options ask for; a missing model is an error saying
+    how to get it (the CLI is explicit: it does not fall back silently)."""
+    from .depth_models import WeightsUnavailable, cached_model
+    from .encoders import ProxyEncoder
+    from .evaluate import resolve_device
+
+    dev = str(resolve_device(device))
+    try:
+        encoder = cached_model("taef1", args.taef1_weights, dev) if args.encoder == "taef1" else ProxyEncoder()
+        estimator = cached_model("depth", args.depth_weights, dev) if args.depth_source != "uploaded" else None
+    except WeightsUnavailable as e:
+        from .io import InputError
+
+        raise InputError("model weights", str(e)) from None
+    return encoder, estimator
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -403,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="auto")
     s.add_argument("--sessions-dir", default=None, help="where saved sessions (links) live (default: under ~/.cache/geoviz)")
     s.add_argument("--data-root", default=None, help="datasets the dashboard may open (same layout as evaluate)")
+    _model_options(s)
     s.set_defaults(func=cmd_serve)
     e = sub.add_parser("evaluate", help="every term on every sample × checkpoint, to CSV (and HTML)")
     e.add_argument("dataset")
@@ -415,6 +454,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--workers", type=int, default=2, help="DataLoader workers that load samples (0: in-process)")
     e.add_argument("--depth-kind", choices=["metric", "inverse"], default=None, help="default: from file names")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.add_argument("--depth-source", choices=["uploaded", "estimate missing", "estimate all"], default="uploaded",
+                   help="prediction depth: the files, or Depth Anything V2 Small (needs --depth-weights or the Hub)")
+    e.add_argument("--no-align", action="store_true", help="do not align estimated depth onto the target")
+    e.add_argument("--encoder", choices=["proxy", "taef1"], default="proxy", help="latents when none are uploaded")
+    _model_options(e)
     e.set_defaults(func=cmd_evaluate)
     r = sub.add_parser("report", help="print a bundle's values; --html writes its report")
     r.add_argument("bundle")

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["LatentEncoder", "ProxyEncoder", "latent_size", "images_to_tensor", "encode_sample"]
+__all__ = ["LatentEncoder", "ProxyEncoder", "TAEF1Encoder", "load_taef1", "latent_size", "images_to_tensor", "encode_sample",
+           "taef1_encoder_layers", "taef1_decoder_layers"]
 
 LATENT_CHANNELS = 16
 PATCH = 8
@@ -116,3 +117,147 @@ def encode_sample(sample, encoder: LatentEncoder, device: torch.device | str = "
         raise InputError("latents", f"uploaded latents {sorted(sizes)} do not match the encoded ones",
                          "upload latents for every image, or none")
     return z_ctx, z_tgt, z_preds, sources
+
+
+# ---- TAEF1: the tiny autoencoder for FLUX latents -------------------------------------------------------
+
+TAEF1_REPO = "madebyollin/taef1"
+TAEF1_HUB_FILE = "diffusion_pytorch_model.safetensors"
+TAEF1_ENV_ENCODER = "GEOVIZ_TAEF1_ENCODER"
+TAEF1_ENV_DECODER = "GEOVIZ_TAEF1_DECODER"
+
+
+def _conv(n_in: int, n_out: int, **kw):
+    import torch.nn as nn
+
+    return nn.Conv2d(n_in, n_out, 3, padding=1, **kw)
+
+
+class _TAEBlock(torch.nn.Module):
+    """Three 3×3 convs with ReLUs between, a residual (1×1 when the width changes), a ReLU after."""
+
+    def __init__(self, n_in: int, n_out: int):
+        import torch.nn as nn
+
+        super().__init__()
+        self.conv = nn.Sequential(_conv(n_in, n_out), nn.ReLU(), _conv(n_out, n_out), nn.ReLU(), _conv(n_out, n_out))
+        self.skip = nn.Conv2d(n_in, n_out, 1, bias=False) if n_in != n_out else nn.Identity()
+        self.fuse = nn.ReLU()
+
+    def forward(self, x):
+        return self.fuse(self.conv(x) + self.skip(x))
+
+
+class _Clamp(torch.nn.Module):
+    """Soft clamp of latents to ±3: ``tanh(x/3)·3`` (no weights)."""
+
+    def forward(self, x):
+        return torch.tanh(x / 3) * 3
+
+
+def taef1_encoder_layers(latent_channels: int = LATENT_CHANNELS):
+    """TAESD's encoder shape: a conv, then three ×½ stages of three residual blocks, a conv to the
+    latent channels (each key ``N.…`` of the official ``taef1_encoder.pth``)."""
+    import torch.nn as nn
+
+    layers = [_conv(3, 64), _TAEBlock(64, 64)]
+    for _ in range(3):
+        layers += [_conv(64, 64, stride=2, bias=False), _TAEBlock(64, 64), _TAEBlock(64, 64), _TAEBlock(64, 64)]
+    layers.append(_conv(64, latent_channels))
+    return nn.Sequential(*layers)
+
+
+def taef1_decoder_layers(latent_channels: int = LATENT_CHANNELS):
+    """TAESD's decoder shape: soft clamp, a conv, three ×2 stages (three blocks, nearest upsample, a
+    conv), one block, a conv to RGB."""
+    import torch.nn as nn
+
+    layers = [_Clamp(), _conv(latent_channels, 64), nn.ReLU()]
+    for _ in range(3):
+        layers += [_TAEBlock(64, 64), _TAEBlock(64, 64), _TAEBlock(64, 64), nn.Upsample(scale_factor=2),
+                   _conv(64, 64, bias=False)]
+    layers += [_TAEBlock(64, 64), _conv(64, 3)]
+    return nn.Sequential(*layers)
+
+
+def _taef1_from_diffusers(sd: dict, part: str) -> dict:
+    """Diffusers' AutoencoderTiny keys → the bare taesd ones: encoder ``encoder.layers.N.x`` → ``N.x``;
+    decoder ``decoder.layers.N.x`` → ``(N+1).x`` (diffusers applies the clamp outside its layers)."""
+    prefix = f"{part}.layers."
+    out = {}
+    for k, v in sd.items():
+        if not k.startswith(prefix):
+            continue
+        idx, rest = k[len(prefix):].split(".", 1)
+        out[f"{int(idx) + (1 if part == 'decoder' else 0)}.{rest}"] = v
+    return out
+
+
+class TAEF1Encoder:
+    """Real Flux latents from TAEF1 (MIT, ``madebyollin/taef1``): ``encode(images [B,3,H,W] in [0,1])``
+    → ``[B,16,H/8,W/8]``, approximately Flux's *normalised* latents ``(z − 0.1159)·0.3611``; and
+    ``decode(latents)`` → images in ``[0,1]`` when decoder weights were given."""
+
+    name = "taef1"
+    label = "TAEF1 latents (tiny autoencoder for FLUX)"
+    is_proxy = False
+
+    def __init__(self, encoder, decoder=None, device: str | torch.device = "cpu", cache_id: str = "taef1"):
+        self.encoder = encoder.to(device).eval()
+        self.decoder = None if decoder is None else decoder.to(device).eval()
+        self.device = torch.device(device)
+        self.cache_id = cache_id  # results computed with other weights must not be reused
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = images.shape
+        lh, lw = latent_size(h, w)
+        x = images.to(self.device, torch.float32)
+        if (h, w) != (lh * PATCH, lw * PATCH):
+            x = F.interpolate(x, size=(lh * PATCH, lw * PATCH), mode="area" if h >= lh * PATCH else "bilinear")
+        return self.encoder(x.clamp(0, 1)).to(images.device)
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        if self.decoder is None:
+            raise ValueError("TAEF1 was loaded without decoder weights: pass decoder_weights to decode")
+        return self.decoder(latents.to(self.device, torch.float32)).clamp(0, 1).to(latents.device)
+
+
+def load_taef1(encoder_weights=None, decoder_weights=None, device: str | torch.device = "cpu") -> TAEF1Encoder:
+    """TAEF1 from the official ``taef1_encoder.pth`` / ``taef1_decoder.pth`` (bare state dicts) or the
+    Hub's diffusers-format ``diffusion_pytorch_model.safetensors`` (both parts in one file: pass it as
+    ``encoder_weights`` and the decoder comes with it). None: ``$GEOVIZ_TAEF1_ENCODER`` /
+    ``$GEOVIZ_TAEF1_DECODER``, else the Hub (``madebyollin/taef1``) when online. Loads strictly."""
+    import os
+    from pathlib import Path
+
+    from .depth_models import hub_file, load_strict, read_state_dict
+
+    encoder_weights = encoder_weights or os.environ.get(TAEF1_ENV_ENCODER)
+    decoder_weights = decoder_weights or os.environ.get(TAEF1_ENV_DECODER)
+    if encoder_weights is None:
+        encoder_weights = hub_file(TAEF1_REPO, TAEF1_HUB_FILE, TAEF1_ENV_ENCODER, "TAEF1", "--taef1-weights")
+    enc_path = Path(encoder_weights)
+    sd = read_state_dict(enc_path)
+    encoder = taef1_encoder_layers()
+    decoder = None
+    if any(k.startswith("encoder.layers.") for k in sd):  # diffusers format: both parts
+        load_strict(encoder, _taef1_from_diffusers(sd, "encoder"), enc_path.name)
+        dec_sd = _taef1_from_diffusers(sd, "decoder")
+        if dec_sd:
+            decoder = taef1_decoder_layers()
+            load_strict(decoder, dec_sd, enc_path.name)
+        extra = [k for k in sd if not k.startswith(("encoder.layers.", "decoder.layers."))]
+        if extra:
+            from .io import InputError
+
+            raise InputError(enc_path.name, f"has keys outside encoder/decoder (e.g. {extra[0]})", "use the official file")
+    else:
+        load_strict(encoder, sd, enc_path.name)
+    if decoder_weights is not None:
+        dec_path = Path(decoder_weights)
+        decoder = taef1_decoder_layers()
+        load_strict(decoder, read_state_dict(dec_path), dec_path.name)
+    stat = enc_path.stat()
+    return TAEF1Encoder(encoder, decoder, device, cache_id=f"taef1:{enc_path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}")

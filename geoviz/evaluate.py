@@ -118,6 +118,7 @@ class Report:
     notices: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     thumbnails: dict[str, np.ndarray] = field(default_factory=dict)
+    depth_info: dict[str, dict] = field(default_factory=dict)  # estimated depths: source, scale, shift
 
     @property
     def values(self) -> dict[str, dict[str, float | None]]:
@@ -153,6 +154,9 @@ def evaluate(
     terms: list[str] | None = None,
     cache: ResultCache | None = RESULT_CACHE,
     progress: Callable[[int, int, str], None] | None = None,
+    depth_estimator=None,
+    depth_source: str = "uploaded",
+    align_depth: bool = True,
 ) -> Report:
     """Compute every term (or ``terms``) for every prediction of ``sample``.
 
@@ -163,11 +167,20 @@ def evaluate(
         encoder: makes latents the sample does not carry (default: proxy latents).
         cache: where results are remembered across calls (None: no caching).
         progress: called as ``progress(done, total, prediction)`` before each prediction.
+        depth_estimator, depth_source, align_depth: estimate prediction depths (``"estimate missing"``
+            or ``"estimate all"``) with e.g. :func:`geoviz.depth_models.load_depth_anything_v2_small`,
+            aligned onto the target depth (see :func:`geoviz.depth_models.with_estimated_depth`).
     """
     if not sample.predictions:
         raise ValueError("the sample has no prediction to evaluate: add at least one predicted image")
     p = resolve_params(params)
     dev = resolve_device(device)
+    depth_info: dict[str, dict] = {}
+    if depth_estimator is not None and depth_source != "uploaded":
+        from .depth_models import with_estimated_depth
+
+        sample, depth_info = with_estimated_depth(sample, depth_estimator, depth_source, align_depth, dev,
+                                                  outside_r=p["depth_consistency"]["outside_dilate_r"])
     enc = encoder or ProxyEncoder()
     names = list(terms) if terms is not None else list(REGISTRY)
     unknown = [n for n in names if n not in REGISTRY]
@@ -198,7 +211,7 @@ def evaluate(
         for name in names:
             term = REGISTRY[name]
             key = (name, pred_fp, shared_fp["images"], shared_fp["target_depth"], shared_fp["latents"],
-                   shared_fp["camera"], params_key(p, term.groups), enc.name, getattr(enc, "seed", None), dev.type)
+                   shared_fp["camera"], params_key(p, term.groups), _encoder_id(enc), dev.type)
             keys[name] = key
             hit = cache.get(key) if cache is not None else None
             if hit is None:
@@ -248,13 +261,19 @@ def evaluate(
         sample_name=sample.name, predictions=list(sample.predictions), terms=names, results=results, params=p,
         image_size=sample.size, latent_size=tuple(int(v) for v in latent_size), encoder=enc.name,
         latent_sources=sources, device=str(dev), notices=notices, timings=timings, thumbnails=thumbs,
+        depth_info=depth_info,
     )
+
+
+def _encoder_id(enc) -> str:
+    """What distinguishes one encoder's latents from another's (name, seed or weights)."""
+    return getattr(enc, "cache_id", None) or f"{enc.name}:{getattr(enc, 'seed', '')}"
 
 
 def _encoded(sample: Sample, enc: LatentEncoder, dev: torch.device):
     """The sample's latents from ``enc``, remembered on the sample (per encoder, seed, device and the
     set of predictions) so a parameter change does not encode again."""
-    key = ("latents", enc.name, getattr(enc, "seed", None), str(dev), tuple(sample.predictions))
+    key = ("latents", _encoder_id(enc), str(dev), tuple(sample.predictions))
     if key not in sample.memo:
         sample.memo[key] = encode_sample(sample, enc, dev)
     return sample.memo[key]

@@ -24,6 +24,7 @@ from gradio.components.plot import PlotData
 from . import __version__
 from . import figures as FG
 from .calibration import calibrate_folder, extract_zip
+from .depth_models import DEPTH_SOURCES
 from .evaluate import Combined, Report, combine, evaluate, resolve_device
 from .io import InputError, load_sample
 from .sample import Sample, build_sample
@@ -57,6 +58,54 @@ CSS = """
 
 
 @dataclass
+class Models:
+    """Where latents and prediction depths come from, and the weights files the server was given."""
+
+    latents: str = "proxy"  # proxy | TAEF1 | uploaded only
+    depth_source: str = "uploaded"  # uploaded | estimate missing | estimate all
+    align_depth: bool = True
+    depth_weights: str | None = None
+    taef1_weights: str | None = None
+
+    def evaluate_kwargs(self, device: str) -> tuple[dict, list[str]]:
+        """``evaluate`` keyword arguments, and warnings when a model is unavailable (then the proxy
+        latents / uploaded depth maps are used, as the notices say)."""
+        from .depth_models import WeightsUnavailable, cached_model
+        from .encoders import ProxyEncoder
+
+        kw: dict = {"encoder": ProxyEncoder()}
+        warnings: list[str] = []
+        dev = str(resolve_device(device))
+        if self.latents == "TAEF1":
+            try:
+                kw["encoder"] = cached_model("taef1", self.taef1_weights, dev)
+            except WeightsUnavailable as e:
+                warnings.append(f"TAEF1 unavailable, proxy latents used instead: {e}")
+        elif self.latents == "uploaded only":
+            kw["encoder"] = _NoEncoder()
+        if self.depth_source != "uploaded":
+            try:
+                kw.update(depth_estimator=cached_model("depth", self.depth_weights, dev), depth_source=self.depth_source,
+                          align_depth=self.align_depth)
+            except WeightsUnavailable as e:
+                warnings.append(f"depth estimator unavailable, uploaded depth maps only: {e}")
+        return kw, warnings
+
+
+class _NoEncoder:
+    """'Uploaded latents only': encoding anything is an error naming what is missing."""
+
+    name = "uploaded"
+    label = "uploaded latents only"
+    is_proxy = False
+    cache_id = "uploaded"
+
+    def encode(self, images):
+        raise InputError("latents", f"{images.shape[0]} image(s) have no uploaded latents",
+                         "upload context_latents, target_latents and one per checkpoint, or choose proxy / TAEF1")
+
+
+@dataclass
 class Session:
     """Everything one browser session has: its sample, its report, its weights and parameters."""
 
@@ -68,6 +117,8 @@ class Session:
     device: str = "auto"
     inspect: str = ""
     files: dict[str, Path] = field(default_factory=dict)
+    models: Models | None = None  # how latents and depths are obtained (kept for recomputes)
+    original: Sample | None = None  # the sample as loaded, when estimated depths were added to `sample`
 
     def effective_weights(self) -> dict[str, float]:
         return {t: w * self.family_scale.get(REGISTRY[t].family, 1.0) for t, w in self.weights.items()}
@@ -274,6 +325,13 @@ def depth_views(session: Session, pred: str):
         sta_p = sta_t = per = FG.overlay_figure(img, None, title=f"004 skipped: {mono.skipped}")
     md = (f"000: inside {_fmt(inside.value)} · outside {_fmt(res['depth_outside'].value)} · edge {_fmt(res['depth_edge'].value)}"
           f" · invalid pixels {100 * ex['invalid_fraction']:.1f}%")
+    est = session.report.depth_info.get(pred)
+    if est:
+        md += (f"\n\nPredicted depth **estimated** ({est['source']}): "
+               + (f"aligned onto the target outside the mask with scale {est['scale']:.4g}, shift {est['shift']:.4g}"
+                  if est.get("aligned") else "not aligned (relative inverse depth as the model gives it)"))
+    if "target" in session.report.depth_info:
+        md += "\n\nTarget depth **estimated** too (no target depth was uploaded): depths compare as relative inverse depth."
     if sc.ok:
         e = sc.extras
         md += (f"\n\n001: s_pred = {e['s_pred']:.2f}, s_exp = {e['s_exp']:.2f} latent px → the object is "
@@ -437,16 +495,38 @@ WEIGHT_TERMS: list[str] = [t for fam in FAMILIES for t in FAMILIES[fam]]
 
 
 def new_session(sample: Sample, params: dict | None, weights: dict[str, float], device: str,
-                progress=None) -> Session:
+                progress=None, models: Models | None = None) -> Session:
     p = resolve_params(params)
+    models = models or Models()
 
     def on_progress(done, total, name):
         if progress is not None:
             progress((done, total), desc=f"evaluating {name}")
 
-    report = evaluate(sample, p, device=device, progress=on_progress)
-    return Session(sample=sample, report=report, params=p, weights=dict(weights), device=device,
-                   inspect=report.predictions[0])
+    used, report = evaluate_with(sample, p, device, models, on_progress)
+    return Session(sample=used, report=report, params=p, weights=dict(weights), device=device,
+                   inspect=report.predictions[0], models=models, original=sample if used is not sample else None)
+
+
+def evaluate_with(sample: Sample, params: dict, device: str, models: Models | None, progress=None) -> tuple[Sample, Report]:
+    """``evaluate`` with the session's models. Estimated depths are put into the sample that is
+    evaluated and returned (so the Depth tab shows them and a bundle carries them: it restores the
+    same numbers without the model). Unavailable models become notices (and warnings)."""
+    from .depth_models import with_estimated_depth
+
+    kw, warnings = (models or Models()).evaluate_kwargs(device)
+    info = {}
+    estimator = kw.pop("depth_estimator", None)
+    source, align = kw.pop("depth_source", "uploaded"), kw.pop("align_depth", True)
+    if estimator is not None:
+        sample, info = with_estimated_depth(sample, estimator, source, align, resolve_device(device),
+                                            outside_r=params["depth_consistency"]["outside_dilate_r"])
+    report = evaluate(sample, params, device=device, progress=progress, **kw)
+    report.depth_info = info
+    for w in warnings:
+        report.notices.append(w)
+        gr.Warning(w)
+    return sample, report
 
 
 def demo_session(device: str = "auto") -> Session:
@@ -490,12 +570,17 @@ def _friendly(fn):
 
 
 def build_demo(device: str = "auto", preload: Session | None = None, sessions_dir: str | Path | None = None,
-               data_root: str | Path | None = None) -> gr.Blocks:
+               data_root: str | Path | None = None, depth_weights: str | None = None,
+               taef1_weights: str | None = None) -> gr.Blocks:
     """The dashboard. ``preload``: a Session shown to every new browser session at start (the demo);
     ``sessions_dir``: where "Save & copy link" keeps sessions; ``data_root``: datasets it may open."""
     resolve_device(device)  # fail early on an impossible device
     store = SessionStore(sessions_dir)
     root = Path(data_root).resolve() if data_root else None
+
+    def models_from(latents_choice="proxy", source="uploaded", align=True) -> Models:
+        return Models(latents=latents_choice or "proxy", depth_source=source or "uploaded", align_depth=bool(align),
+                      depth_weights=depth_weights, taef1_weights=taef1_weights)
     with gr.Blocks(title="geoviz — geometry loss diagnostics", analytics_enabled=False) as demo:
         state = gr.State(None, time_to_live=6 * 3600, delete_callback=_forget)
         with gr.Row(equal_height=True):
@@ -552,6 +637,12 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                                               elem_id="pred_depths", file_types=[".npy", ".npz", ".tif", ".tiff", ".png"])
                         depth_kind = gr.Radio(["auto (from file name)", "metric", "inverse"], value="auto (from file name)",
                                               label="depth kind")
+                        depth_source = gr.Radio(list(DEPTH_SOURCES), value="uploaded", elem_id="depth_source",
+                                                label="prediction depth: uploaded maps, or estimated by Depth Anything V2 Small")
+                        align_depth = gr.Checkbox(True, label="align estimated depth onto the target (least-squares "
+                                                  "scale and shift outside the mask)", elem_id="align_depth")
+                        latent_choice = gr.Radio(["proxy", "TAEF1", "uploaded only"], value="proxy", elem_id="latent_choice",
+                                                 label="latents: proxy (offline), TAEF1 (real Flux latents), or uploaded only")
                         latents = gr.File(file_count="multiple", label="latents: context_latents.*, target_latents.*, <checkpoint>.*",
                                           file_types=[".safetensors", ".pt", ".npy"], elem_id="latents")
                         camera_file = gr.File(label="camera.json", file_types=[".json"], elem_id="camera_file")
@@ -733,12 +824,14 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
         @_friendly
         def on_diagnose(progress=gr.Progress(), session=None, dev=None, ctx=None, tgt=None, m_choice=None, m_file=None,
                         m_editor=None, thr=None, pr=None, t_depth=None, p_depths=None, d_kind=None, lat=None, cam=None,
-                        fpx=None, fmm=None, sw=None, kobj=None, term=None, kind=None, alpha=None, *rest):
+                        fpx=None, fmm=None, sw=None, kobj=None, term=None, kind=None, alpha=None, d_source=None,
+                        align=True, lat_choice=None, *rest):
             weights, param_values = rest[: len(weight_inputs)], rest[len(weight_inputs):]
             progress(0, desc="loading inputs")
             sample = build_session_sample(ctx, tgt, m_choice, m_file, m_editor, thr, pr, t_depth, p_depths, d_kind, lat,
                                           cam, fpx, fmm, sw, kobj)
-            new = new_session(sample, params_from_controls(list(param_values)), {}, dev, progress)
+            new = new_session(sample, params_from_controls(list(param_values)), {}, dev, progress,
+                              models_from(lat_choice, d_source, align))
             apply_weights(new, weights)
             if session is not None:
                 new.files = session.files
@@ -812,20 +905,23 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             if session is not None:
                 session.weights, session.family_scale = weights, {f: 1.0 for f in FAMILIES}
                 if resolved != session.params:
-                    session.report = evaluate(session.sample, resolved, device=session.device)
+                    session.sample, session.report = evaluate_with(session.original or session.sample, resolved,
+                                                                   session.device, session.models)
                     session.params = resolved
                 out.update(main_outputs(session, term, kind, alpha))
             return out
 
         @_friendly
-        def on_recompute(progress=gr.Progress(), session=None, dev=None, term=None, kind=None, alpha=None, *rest):
+        def on_recompute(progress=gr.Progress(), session=None, dev=None, term=None, kind=None, alpha=None,
+                         d_source=None, align=True, lat_choice=None, *rest):
             if session is None:
                 raise InputError("session", "nothing is loaded yet", "press Diagnose first")
             weights, param_values = rest[: len(weight_inputs)], rest[len(weight_inputs):]
             apply_weights(session, weights)
             params = resolve_params(params_from_controls(list(param_values)))
             progress(0, desc="recomputing the terms whose parameters changed")
-            session.report = evaluate(session.sample, params, device=dev)
+            session.models = models_from(lat_choice, d_source, align)
+            session.sample, session.report = evaluate_with(session.original or session.sample, params, dev, session.models)
             session.params, session.device = params, dev
             return main_outputs(session, term, kind, alpha)
 
@@ -915,7 +1011,8 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             if spec is None:
                 raise InputError(str(row["sample"]), "is no longer in the dataset", "reload the dataset")
             progress(0, desc=f"diagnosing {spec.name}")
-            new = new_session(load_spec(spec), session.params if session else None, {}, dev, progress)
+            new = new_session(load_spec(spec), session.params if session else None, {}, dev, progress,
+                              session.models if session is not None and session.models else models_from())
             apply_weights(new, weights)
             new.inspect = str(row["checkpoint"])
             if session is not None:
@@ -928,12 +1025,13 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                   api_name="load_demo", **hidden).then(on_views, state, pred_views, api_visibility="private", **hidden)
         diag_inputs = [state, device_dd, context, target, mask_choice, mask_file, mask_editor, diff_threshold, preds,
                        target_depth, pred_depths, depth_kind, latents, camera_file, f_px, f_mm, sensor_w, k_obj,
-                       heat_term, heat_kind, opacity, *weight_inputs, *param_inputs]
+                       heat_term, heat_kind, opacity, depth_source, align_depth, latent_choice, *weight_inputs, *param_inputs]
         diagnose.click(on_diagnose, diag_inputs, everything, api_name="diagnose").success(
             on_views, state, pred_views, api_visibility="private", **hidden)
         examples.load_input_event.then(on_diagnose, diag_inputs, everything, api_visibility="private").success(
             on_views, state, pred_views, api_visibility="private", **hidden)
-        recompute_inputs = [state, device_dd, heat_term, heat_kind, opacity, *weight_inputs, *param_inputs]
+        recompute_inputs = [state, device_dd, heat_term, heat_kind, opacity, depth_source, align_depth, latent_choice,
+                            *weight_inputs, *param_inputs]
         device_dd.input(on_recompute, recompute_inputs, everything, api_visibility="private").success(
             on_views, state, pred_views, api_visibility="private", **hidden)
         # two listeners on the same slider input, run side by side: the totals (fast) do not wait for the
@@ -989,7 +1087,7 @@ def session_from_bundle(bundle, device: str = "auto") -> tuple[Session, Any]:
     """A Session restored from a bundle: its inputs, params and weights; the values recomputed and
     checked against the stored ones (a notice when another version or device gives other numbers)."""
     params = resolve_params(bundle.params)
-    report = evaluate(bundle.sample, params, device=device)
+    report = evaluate(bundle.sample, params, device=device)  # the bundle carries every depth map it used
     if bundle.values and report.values != bundle.values:
         report.notices.append("recomputed values differ from the bundle's (another geoviz version or device)")
     weights = {t: float(bundle.weights.get(t, 0.0)) for t in WEIGHT_TERMS} if bundle.weights else dict(PRESETS[DEFAULT_PRESET])
@@ -1158,16 +1256,18 @@ def _clone(session: Session) -> Session:
     """A per-browser copy of the preloaded demo session (the Sample and Report are shared read-only)."""
     return Session(sample=session.sample, report=session.report, params=dict(session.params),
                    weights=dict(session.weights), family_scale=dict(session.family_scale), device=session.device,
-                   inspect=session.inspect)
+                   inspect=session.inspect, models=session.models, original=session.original)
 
 
 def launch(host: str = "127.0.0.1", port: int = 7860, device: str = "auto", sessions_dir: str | Path | None = None,
-           data_root: str | Path | None = None, **kwargs) -> gr.Blocks:
+           data_root: str | Path | None = None, depth_weights: str | None = None, taef1_weights: str | None = None,
+           **kwargs) -> gr.Blocks:
     """Build the dashboard with the insert_box demo preloaded and serve it."""
     t0 = time.perf_counter()
     pre = demo_session(device)
     log.info("demo diagnosis ready in %.1f s", time.perf_counter() - t0)
-    demo = build_demo(device, preload=pre, sessions_dir=sessions_dir, data_root=data_root)
+    demo = build_demo(device, preload=pre, sessions_dir=sessions_dir, data_root=data_root, depth_weights=depth_weights,
+                      taef1_weights=taef1_weights)
     demo.queue(default_concurrency_limit=4).launch(server_name=host, server_port=port, **launch_options(), **kwargs)
     return demo
 

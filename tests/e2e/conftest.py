@@ -28,8 +28,19 @@ def app_url():
     pre = ui.demo_session("cpu")
     data_root = Path(tempfile.mkdtemp(prefix="geoviz-data-"))
     write_dataset(data_root / "synthetic", n_samples=4, size=128)
+    # a Depth Anything V2 Small checkpoint made here (random weights, official layout): the estimator path
+    import torch
+
+    from geoviz.depth_models import DepthAnythingV2Small
+
+    torch.manual_seed(0)
+    model = DepthAnythingV2Small()
+    with torch.no_grad():
+        model.depth_head.scratch.output_conv2[2].bias.fill_(1.0)
+    weights = data_root / "depth_anything_v2_vits.pth"
+    torch.save(model.state_dict(), weights)
     demo = ui.build_demo("cpu", preload=pre, sessions_dir=tempfile.mkdtemp(prefix="geoviz-sessions-"),
-                         data_root=data_root).queue(default_concurrency_limit=4)
+                         data_root=data_root, depth_weights=str(weights)).queue(default_concurrency_limit=4)
     demo.geoviz_data_root = data_root
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **ui.launch_options())

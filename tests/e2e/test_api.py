@@ -134,3 +134,17 @@ def test_weights_config_round_trip_through_the_app(client, demo_report, tmp_path
     with pytest.raises(AppError) as e:
         call(client, "/load_config", file=handle_file(str(bad)))
     assert "bad.json" in str(e.value) and "no_such_term" in str(e.value)
+
+
+def test_estimated_depth_through_the_app(client):
+    """Predictions without depth maps, 'estimate missing': the server's estimator (a checkpoint made
+    by the test fixture) fills them, aligned onto the uploaded target depth."""
+    d = ASSETS / "insert_box"
+    files = dict(ctx=handle_file(str(d / "context.png")), tgt=handle_file(str(d / "target.png")),
+                 m_file=handle_file(str(d / "mask.png")), t_depth=handle_file(str(d / "target_depth.npy")),
+                 pr=[handle_file(str(d / "pred" / "step_1000.png"))])
+    plain = call(client, "/diagnose", **files)[-1]
+    assert plain["values"]["step_1000"]["depth_inside"] is None
+    est = call(client, "/diagnose", **files, d_source="estimate missing")[-1]
+    v = est["values"]["step_1000"]["depth_inside"]
+    assert v is not None and v >= 0

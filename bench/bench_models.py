@@ -1,0 +1,65 @@
+"""The real models on this CPU (random weights in the official layout: the same compute as the real
+ones): Depth Anything V2 Small at 518², TAEF1 encode at 1024². Medians and peak memory.
+
+    python bench/bench_models.py
+"""
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(field)
+
+
+def worker(which: str) -> None:
+    import torch
+
+    torch.set_num_threads(2)
+    if which == "depth":
+        from geoviz.depth_models import DepthAnythingV2Small, DepthEstimator
+
+        fn, x = DepthEstimator(DepthAnythingV2Small().eval()), torch.rand(1, 3, 518, 518)
+    else:
+        from geoviz.encoders import TAEF1Encoder, taef1_encoder_layers
+
+        fn, x = TAEF1Encoder(taef1_encoder_layers()).encode, torch.rand(1, 3, 1024, 1024)
+    with torch.no_grad():
+        fn(x)  # warm-up
+        Path("/proc/self/clear_refs").write_text("5")
+        before = _status_kib("VmRSS")
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            fn(x)
+            times.append(time.perf_counter() - t0)
+        peak = _status_kib("VmHWM")
+    print(json.dumps({"median": statistics.median(times), "peak_mb": (peak - before) / 1024}))
+
+
+def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "--worker":
+        worker(sys.argv[2])
+        return
+    env = {"MALLOC_MMAP_THRESHOLD_": "65536", "PYTHONPATH": str(ROOT)}
+    import os
+
+    for which, label in (("depth", "Depth Anything V2 Small, 518×518"), ("taef1", "TAEF1 encode, 1024×1024")):
+        out = subprocess.run([sys.executable, __file__, "--worker", which], capture_output=True, text=True, check=True,
+                             env={**os.environ, **env})
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"{label:36s} median {r['median']:.2f} s   peak extra memory {r['peak_mb']:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
