@@ -339,6 +339,20 @@ def depth_views(session: Session, pred: str):
     return md, d_pred, d_tgt, diff, reg, scale, sta_p, sta_t, per
 
 
+def decoded_latents(session: Session, pred: str):
+    """The prediction's TAEF1 latents decoded back to an image (when TAEF1 with a decoder is in use)."""
+    if session.models is None or session.models.latents != "TAEF1" or session.report.encoder != "taef1":
+        return None
+    from .depth_models import cached_model
+    from .encoders import images_to_tensor
+
+    enc = cached_model("taef1", session.models.taef1_weights, str(resolve_device(session.device)))
+    if getattr(enc, "decoder", None) is None:
+        return None
+    z = enc.encode(images_to_tensor(session.sample.predictions[pred]))
+    return enc.decode(z)[0].permute(1, 2, 0).numpy()
+
+
 def texture_views(session: Session, pred: str):
     res = session.report.results[pred]
     spec, acf, lp = res["texture_spectral"], res["texture_acf"], res["texture_log_polar"]
@@ -687,6 +701,8 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                             sdm_plot = gr.Plot(show_label=False)
                             band_plot = gr.Plot(show_label=False)
                         weight_map_plot = gr.Plot(show_label=False)
+                        decoded_view = gr.Image(label="what the prediction's latents decode to (TAEF1 decoder)",
+                                                visible=False, elem_id="decoded", height=300)
                     with gr.Tab("Depth"):
                         depth_md = gr.Markdown()
                         with gr.Row():
@@ -754,7 +770,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
         view_inputs = [inspect, heat_term, heat_kind, opacity]
         pred_views = [latent_md, m_hat_plot, m_tgt_plot, sdm_plot, band_plot, weight_map_plot,
                       depth_md, d_pred_plot, d_tgt_plot, d_diff_plot, regions_plot, scale_plot, sta_p_plot, sta_t_plot,
-                      per_scale_plot, texture_md, spectra_plot, acf_plot, log_polar_plot, slider_view]
+                      per_scale_plot, texture_md, spectra_plot, acf_plot, log_polar_plot, slider_view, decoded_view]
         weighted_views = [totals, bars, table, heatmap, ckpt_table, ckpt_lines, ckpt_bars, report_json]
         everything = [state, notices, skipped, inspect, config_out, gallery, *weighted_views]
 
@@ -790,6 +806,8 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             out.update(zip([texture_md, spectra_plot, acf_plot, log_polar_plot], tex))
             out = {k: (_plot(v) if isinstance(v, dict) else v) for k, v in out.items()}
             out[slider_view] = (session.sample.target, session.sample.predictions[pred])
+            decoded = decoded_latents(session, pred)
+            out[decoded_view] = gr.update(value=decoded, visible=decoded is not None)
             return out
 
         def main_outputs(session: Session, term: str, kind: str, alpha: float) -> dict:
