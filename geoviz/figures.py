@@ -513,3 +513,83 @@ def to_plotly(fig: dict) -> Any:
     import plotly.graph_objects as go
 
     return go.Figure(fig)
+
+
+# ---- sensitivity: response curves and gradient shares ----------------------------------------------
+
+
+def normalise_curve(values: list[float]) -> list[float | None]:
+    """A response curve rescaled to 0 at its minimum and 1 at the larger of its two ends, so terms of
+    very different magnitudes share one axis (None where not finite; flat curves stay at 0)."""
+    v = np.asarray(values, dtype=float)
+    ok = np.isfinite(v)
+    if not ok.any():
+        return [None] * len(v)
+    lo = float(v[ok].min())
+    ends = [x for x in (v[0], v[-1]) if math.isfinite(x)]
+    hi = max(ends) if ends else float(v[ok].max())
+    span = hi - lo if hi > lo else float(v[ok].max()) - lo
+    out = (v - lo) / span if span > 0 else np.zeros_like(v)
+    return [float(x) if math.isfinite(x) else None for x in out]
+
+
+def sweep_figure(x: list[float], values: dict[str, list[float]], total: list[float], *, axis_title: str,
+                 title: str, labels: dict[str, str] | None = None, weights: dict[str, float] | None = None,
+                 markers: dict[str, float] | None = None, reference_x: float | None = 1.0) -> dict:
+    """Each term's response (normalised, see :func:`normalise_curve`) against ``x``, the weighted total
+    on top in black; ``markers`` ``{prediction: x}`` are placed on the total curve. Terms with zero
+    weight are drawn faint (legend click shows/hides any)."""
+    labels, weights = labels or {}, weights or {}
+    data = []
+    for i, (t, v) in enumerate(values.items()):
+        w = float(weights.get(t, 0.0))
+        data.append({"type": "scatter", "mode": "lines", "name": labels.get(t, t), "x": x, "y": normalise_curve(v),
+                     "customdata": [None if not math.isfinite(a) else a for a in np.asarray(v, float)],
+                     "line": {"color": _PALETTE[i % len(_PALETTE)], "width": 1.6 if w else 1.0,
+                              "dash": "solid" if w else "dot"},
+                     "opacity": 1.0 if w else 0.45, "visible": True if w else "legendonly",
+                     "hovertemplate": f"{labels.get(t, t)}<br>x=%{{x:.3g}}  value %{{customdata:.4g}}<extra></extra>"})
+    tn = normalise_curve(total)
+    data.append({"type": "scatter", "mode": "lines", "name": "weighted total", "x": x, "y": tn,
+                 "customdata": total, "line": {"color": "black", "width": 3.5},
+                 "hovertemplate": "total %{customdata:.4g} at x=%{x:.3g}<extra></extra>"})
+    if markers:
+        xs = np.asarray(x, float)
+        ys = np.asarray([np.nan if v is None else v for v in tn], float)
+        # predictions outside the swept range are not drawn (the summary lists them)
+        names = [n for n, m in markers.items() if m is not None and math.isfinite(m) and xs[0] <= m <= xs[-1]]
+        mx = [float(markers[n]) for n in names]
+        my = [float(np.interp(m, xs, ys)) for m in mx]
+        data.append({"type": "scatter", "mode": "markers+text", "name": "predictions", "x": mx, "y": my, "text": names,
+                     "textposition": "top center", "marker": {"color": "#D62728", "size": 11, "symbol": "diamond",
+                                                              "line": {"color": "white", "width": 1}},
+                     "hovertemplate": "%{text}: estimated x = %{x:.3f}<extra></extra>"})
+    shapes = []
+    if reference_x is not None:
+        shapes.append({"type": "line", "x0": reference_x, "x1": reference_x, "y0": 0, "y1": 1, "yref": "paper",
+                       "line": {"color": "#888", "width": 1, "dash": "dash"}})
+    return {"data": data, "layout": _chart_layout(title, shapes=shapes, height=420,
+                                                  xaxis={"title": {"text": axis_title}},
+                                                  yaxis={"title": {"text": "response (0 at minimum, 1 at the worse end)"},
+                                                         "rangemode": "tozero"})}
+
+
+def gradient_shares_figure(shares: dict[str, float], inputs: dict[str, str], norms: dict[str, float | None],
+                           labels: dict[str, str] | None = None, after: dict[str, float] | None = None,
+                           title: str = "Share of the weighted gradient, per input") -> dict:
+    """Horizontal bars of each term's share of its input group's weighted gradient norm (``after``:
+    a second set of bars, e.g. once balanced)."""
+    labels = labels or {}
+    order = [t for t in shares if shares[t] > 0 or (after and after.get(t, 0) > 0)]
+    order.sort(key=lambda t: (inputs[t], -shares[t]))
+    y = [f"{inputs[t]} · {labels.get(t, t)}" for t in order]
+    data = [{"type": "bar", "orientation": "h", "name": "current weights", "y": y, "x": [shares[t] for t in order],
+             "customdata": [norms.get(t) for t in order], "marker": {"color": "#4C78A8"},
+             "hovertemplate": "%{y}: %{x:.1%} (‖∂/∂input‖ = %{customdata:.3g})<extra></extra>"}]
+    if after is not None:
+        data.append({"type": "bar", "orientation": "h", "name": "balanced", "y": y, "x": [after.get(t, 0.0) for t in order],
+                     "marker": {"color": "#F58518"}, "hovertemplate": "%{y}: %{x:.1%}<extra>balanced</extra>"})
+    return {"data": data, "layout": _chart_layout(title, barmode="group", height=max(220, 28 * len(order) + 90),
+                                                  xaxis={"title": {"text": "share of the group's gradient norm"},
+                                                         "tickformat": ".0%", "range": [0, 1]},
+                                                  yaxis={"autorange": "reversed"}, margin={"l": 230, "r": 12, "t": 36, "b": 40})}

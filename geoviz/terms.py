@@ -39,6 +39,10 @@ __all__ = [
     "resolve_params",
     "params_key",
     "gradient_display",
+    "depth_scale_setup",
+    "spectral_loss",
+    "monodepth_region",
+    "reference",
 ]
 
 
@@ -90,6 +94,8 @@ PARAM_GROUPS: dict[str, tuple[Param, ...]] = {
         Param("temperature", low=0.05, high=2.0, step=0.05, help="s = σ·temperature (1 = the document)"),
         Param("s_min", low=0.0, high=0.5, step=0.01, optional=True, help="σ floor as a fraction of max D"),
         Param("roi_r", "int", 0, 32, 1, optional=True, help="Dice/area/boundary only within roi_r of the mask"),
+        Param("reference", "choice", choices=("mask", "target"),
+              help="Dice/area/boundary compare M̂ with the mask (document) or the target's own change mask"),
     ),
     "latent_mse": (
         Param("band_r", "int", 0, 4, 1),
@@ -304,12 +310,27 @@ def _change_mask(inp: TermInputs, p: dict):
                 "std_bg": float(stats.std_bg.flatten()[0]),
                 "leakage_mean": leak_sum / n_bg if n_bg else 0.0,
                 "leakage_share_of_target": leak_sum / target_area if target_area else 0.0,
-                "area_ratio": float(used.sum()) / target_area if target_area else float("nan"),
+                "area_ratio_to_mask": float(used.sum()) / target_area if target_area else float("nan"),
                 "latent_source": inp.latent_source,
+                "reference": cm["reference"],
             }
+            ref = reference(inp, p)
+            ref_area = float(ref.sum())
+            extras["area_ratio"] = float(used.sum()) / ref_area if ref_area else float("nan")
+            if cm["reference"] != "mask":
+                extras["reference_mask"] = _np(ref)
         return used, extras
 
     return _memo(inp, ("change_mask", params_key(p, ("change_mask",))), make)
+
+
+def reference(inp: TermInputs, p: dict) -> torch.Tensor:
+    """What Dice/area/boundary compare the change mask with: the latent mask, or (option
+    ``change_mask.reference = "target"``) the target's own change mask, ``[1,1,h,w]``."""
+    cm = p["change_mask"]
+    return _memo(inp, ("reference", params_key(p, ("change_mask",))), lambda: losses.reference_mask(
+        inp.mask_lat, inp.z_tgt, inp.z_ctx, reference=cm["reference"], roi_r=cm["roi_r"], band_r=cm["band_r"],
+        k_sigma=cm["k_sigma"], temperature=cm["temperature"], s_min=cm["s_min"]))
 
 
 # ---- 002 latent geometry -----------------------------------------------------------------------------
@@ -340,21 +361,22 @@ def _latent_background(inp: TermInputs, p: dict) -> TermResult:
 
 def _latent_dice(inp: TermInputs, p: dict) -> TermResult:
     m_hat, extras = _change_mask(inp, p)
-    value = losses.dice_loss(m_hat, inp.mask_lat)
-    cmap = losses.dice_loss(m_hat, inp.mask_lat, reduction="none")
+    ref = reference(inp, p)
+    value = losses.dice_loss(m_hat, ref)
+    cmap = losses.dice_loss(m_hat, ref, reduction="none")
     return _result(value, inp.leaf("latent"), "latent", "latent", cmap, dict(extras))
 
 
 def _latent_area(inp: TermInputs, p: dict) -> TermResult:
     m_hat, extras = _change_mask(inp, p)
-    value = losses.area_ratio_loss(m_hat, inp.mask_lat)
+    value = losses.area_ratio_loss(m_hat, reference(inp, p))
     return _result(value, inp.leaf("latent"), "latent", "latent", None, dict(extras))
 
 
 def _latent_boundary(inp: TermInputs, p: dict) -> TermResult:
     m_hat, extras = _change_mask(inp, p)
-    phi = _memo(inp, ("sdm", p["boundary"]["normalize"]), lambda: losses.signed_distance_map_from_mask(
-        inp.mask_lat > 0.5, normalize=p["boundary"]["normalize"]).to(inp.mask_lat))
+    phi = _memo(inp, ("sdm", params_key(p, ("change_mask", "boundary"))), lambda: losses.signed_distance_map_from_mask(
+        reference(inp, p) > 0.5, normalize=p["boundary"]["normalize"]).to(inp.mask_lat))
     value = losses.boundary_loss(m_hat, phi)
     cmap = losses.boundary_loss(m_hat, phi, reduction="none")
     band = losses.boundary_band((inp.mask_lat > 0.5).float(), 1)
@@ -416,6 +438,25 @@ def _depth_part(part: str):
 # ---- 001 depth-aware scale ---------------------------------------------------------------------------
 
 
+def depth_scale_setup(inp: TermInputs, p: dict) -> tuple[str, float, float | None, str]:
+    """``(depth_mode, f_px in latent pixels, k_obj, where k_obj came from)`` for the 001 term;
+    ``k_obj`` None (and the reason in place of its source) when it cannot be calibrated. Calibrated
+    on the target's reference mask (see :func:`reference`), so a detector's bias cancels with it."""
+    q = p["depth_scale"]
+    mode = "depth" if inp.depth_kind == "metric" else "inv_depth"
+    h, w = inp.mask_lat.shape[-2:]
+    f_lat = inp.f_px * w / inp.image_pred.shape[-1]  # focal length in latent pixels, so k_obj is resolution-free
+    if q["k_obj"] is not None:
+        return mode, f_lat, float(q["k_obj"]), "given"
+    if inp.k_obj is not None:
+        return mode, f_lat, float(inp.k_obj), "sample"
+    d_tgt = depth_at(inp.depth_tgt, (h, w))
+    k = float(losses.per_sample_k_obj(reference(inp, p), d_tgt, f_lat, depth_mode=mode, depth_stat=q["depth_stat"])[0])
+    if not math.isfinite(k):
+        return mode, f_lat, None, "k_obj: the target has no valid depth under its mask to calibrate on; enter k_obj"
+    return mode, f_lat, k, "calibrated on this sample's target"
+
+
 def _depth_scale(inp: TermInputs, p: dict) -> TermResult:
     missing = _depth_missing(inp)
     if missing:
@@ -424,20 +465,10 @@ def _depth_scale(inp: TermInputs, p: dict) -> TermResult:
         return TermResult(None, skipped="needs the camera: upload camera.json or enter f_px (or f_mm + sensor width)",
                           space="latent", input="latent")
     q = p["depth_scale"]
-    mode = "depth" if inp.depth_kind == "metric" else "inv_depth"
-    h, w = inp.mask_lat.shape[-2:]
-    f_lat = inp.f_px * w / inp.image_pred.shape[-1]  # focal length in latent pixels, so k_obj is resolution-free
-    d_pred = depth_at(inp.depth_pred, (h, w))
-    k_obj, source = q["k_obj"], "given"
-    if k_obj is None and inp.k_obj is not None:
-        k_obj, source = inp.k_obj, "sample"
+    mode, f_lat, k_obj, source = depth_scale_setup(inp, p)
     if k_obj is None:
-        d_tgt = depth_at(inp.depth_tgt, (h, w))
-        k = losses.per_sample_k_obj(inp.mask_lat, d_tgt, f_lat, depth_mode=mode, depth_stat=q["depth_stat"])
-        k_obj, source = float(k[0]), "calibrated on this sample's target"
-        if not math.isfinite(k_obj):
-            return TermResult(None, skipped="k_obj: the target has no valid depth under its mask to calibrate on; enter k_obj",
-                              space="latent", input="latent")
+        return TermResult(None, skipped=source, space="latent", input="latent")
+    d_pred = depth_at(inp.depth_pred, inp.mask_lat.shape[-2:])
     m_hat, cm_extras = _change_mask(inp, p)
     value, info = losses.depth_aware_scale_loss(m_hat, d_pred, f_lat, k_obj, depth_mode=mode, depth_stat=q["depth_stat"])
     if not bool(info.valid.all()):
@@ -459,7 +490,7 @@ def _depth_scale(inp: TermInputs, p: dict) -> TermResult:
 # ---- 004 G2-MonoDepth --------------------------------------------------------------------------------
 
 
-def _mono_region(inp: TermInputs, p: dict) -> torch.Tensor:
+def monodepth_region(inp: TermInputs, p: dict) -> torch.Tensor:
     region = p["monodepth"]["region"]
     if region == "inside":
         return inp.mask
@@ -474,7 +505,7 @@ def _mono(part: str):
         if missing:
             return TermResult(None, skipped=missing, input="depth")
         d = inp.leaf("depth")
-        region = _mono_region(inp, p)
+        region = monodepth_region(inp, p)
         key = params_key(p, ("monodepth",))
         if part == "ssi":
             value = losses.ssi_loss(d, inp.depth_tgt, region)
@@ -502,7 +533,7 @@ def _mono(part: str):
 # ---- 003 texture -------------------------------------------------------------------------------------
 
 
-def _spectral_loss(p: dict) -> T.SpectralPeriodLoss:
+def spectral_loss(p: dict) -> T.SpectralPeriodLoss:
     q = p["texture_spectral"]
     return T.SpectralPeriodLoss(r_bins=q["r_bins"], tau=q["tau"], band_sigma=q["band_sigma"], w_peak=q["w_peak"],
                                 w_band=q["w_band"], min_bin=q["min_bin"])
@@ -513,7 +544,7 @@ def _period(f: float) -> float:
 
 
 def _texture_spectral(inp: TermInputs, p: dict) -> TermResult:
-    loss = _spectral_loss(p)
+    loss = spectral_loss(p)
     x = inp.leaf("image")
     t = loss.terms(x, inp.image_tgt, inp.mask)  # one computation gives the value and the curves
     f_pred, f_tgt = float(t["f_pred"][0].detach()), float(t["f_tgt"][0].detach())

@@ -23,6 +23,7 @@ from gradio.components.plot import PlotData
 
 from . import __version__
 from . import figures as FG
+from . import ui_sensitivity as SENS
 from .calibration import calibrate_folder, extract_zip
 from .depth_models import DEPTH_SOURCES
 from .evaluate import Combined, Report, combine, evaluate, resolve_device
@@ -119,6 +120,9 @@ class Session:
     files: dict[str, Path] = field(default_factory=dict)
     models: Models | None = None  # how latents and depths are obtained (kept for recomputes)
     original: Sample | None = None  # the sample as loaded, when estimated depths were added to `sample`
+    sweep: Any = None  # the last sensitivity sweep (geoviz.sweeps.Sweep), valid for these params
+    weight_history: list = field(default_factory=list)  # (weights, family_scale) before each balance
+    last_balance: Any = None  # geoviz.balance.BalanceResult of the last balance
 
     def effective_weights(self) -> dict[str, float]:
         return {t: w * self.family_scale.get(REGISTRY[t].family, 1.0) for t, w in self.weights.items()}
@@ -727,6 +731,35 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                         ckpt_table = gr.Dataframe(interactive=False, elem_id="ckpt_table")
                         ckpt_lines = gr.Plot(show_label=False, elem_id="ckpt_lines")
                         ckpt_bars = gr.Plot(show_label=False, elem_id="ckpt_bars")
+                    with gr.Tab("Sensitivity"):
+                        gr.Markdown(SENS.SWEEP_HELP)
+                        with gr.Row():
+                            sweep_kind = gr.Radio(["auto", "insertion", "material"], value="auto", label="sweep",
+                                                  elem_id="sweep_kind", scale=2)
+                            sweep_lo = gr.Number(0.7, label="scale from", elem_id="sweep_lo", minimum=0.05, scale=1)
+                            sweep_hi = gr.Number(1.3, label="to", elem_id="sweep_hi", minimum=0.05, scale=1)
+                            sweep_n = gr.Number(25, label="steps", precision=0, elem_id="sweep_n", minimum=5, maximum=101,
+                                                scale=1)
+                            sweep_extra = gr.Checkbox(True, label="also shift (insertion) / rotate (material)", scale=2)
+                            sweep_btn = gr.Button("Run sweep", variant="primary", elem_id="run_sweep", scale=1)
+                        sweep_md = gr.Markdown(elem_id="sweep_md")
+                        sweep_plot = gr.Plot(show_label=False, elem_id="sweep_plot")
+                        sweep_table = gr.Dataframe(interactive=False, elem_id="sweep_table", wrap=True)
+                        with gr.Row():
+                            sweep_extra1 = gr.Plot(show_label=False, elem_id="sweep_extra1")
+                            sweep_extra2 = gr.Plot(show_label=False, elem_id="sweep_extra2")
+                        gr.Markdown("### Gradient balance")
+                        balance_md = gr.Markdown(elem_id="balance_md")
+                        balance_plot = gr.Plot(show_label=False, elem_id="balance_plot")
+                        with gr.Row():
+                            balance_terms = gr.CheckboxGroup([(TERM_LABELS[t], t) for t in WEIGHT_TERMS],
+                                                             label="terms to balance (none ticked: every weighted term)",
+                                                             elem_id="balance_terms", scale=4)
+                            with gr.Column(scale=1, min_width=200):
+                                balance_scope = gr.Radio(["this prediction", "all predictions"], value="this prediction",
+                                                         label="balance on", elem_id="balance_scope")
+                                balance_btn = gr.Button("Balance", variant="primary", elem_id="balance")
+                                undo_btn = gr.Button("Undo", elem_id="undo_balance")
                     with gr.Tab("Params"):
                         gr.Markdown("Term parameters (each the `losses` keyword it feeds). **Recompute** re-runs only "
                                     "the terms that read a changed group; an empty optional means off.")
@@ -771,7 +804,8 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
         pred_views = [latent_md, m_hat_plot, m_tgt_plot, sdm_plot, band_plot, weight_map_plot,
                       depth_md, d_pred_plot, d_tgt_plot, d_diff_plot, regions_plot, scale_plot, sta_p_plot, sta_t_plot,
                       per_scale_plot, texture_md, spectra_plot, acf_plot, log_polar_plot, slider_view, decoded_view]
-        weighted_views = [totals, bars, table, heatmap, ckpt_table, ckpt_lines, ckpt_bars, report_json]
+        sensitivity_views = [sweep_md, sweep_plot, sweep_table, sweep_extra1, sweep_extra2, balance_md, balance_plot]
+        weighted_views = [totals, bars, table, heatmap, ckpt_table, ckpt_lines, ckpt_bars, *sensitivity_views, report_json]
         everything = [state, notices, skipped, inspect, config_out, gallery, *weighted_views]
 
         def apply_weights(session: Session, values) -> None:
@@ -794,7 +828,14 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                 ckpt_lines: _plot(lines),
                 ckpt_bars: _plot(bars_figure(session, c)),
                 report_json: report_summary(session, c),
+                **sensitivity_outputs(session, pred),
             }
+
+        def sensitivity_outputs(session: Session, pred: str) -> dict:
+            md, main, tab, ex1, ex2 = SENS.sweep_views(session)
+            bmd, bfig = SENS.balance_views(session, pred)
+            return {sweep_md: md, sweep_plot: _plot(main), sweep_table: tab, sweep_extra1: _plot(ex1),
+                    sweep_extra2: _plot(ex2), balance_md: bmd, balance_plot: _plot(bfig)}
 
         def prediction_outputs(session: Session, pred: str) -> dict:
             lat = latent_views(session, pred)
@@ -925,7 +966,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                 if resolved != session.params:
                     session.sample, session.report = evaluate_with(session.original or session.sample, resolved,
                                                                    session.device, session.models)
-                    session.params = resolved
+                    session.params, session.sweep, session.last_balance = resolved, None, None
                 out.update(main_outputs(session, term, kind, alpha))
             return out
 
@@ -941,6 +982,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             session.models = models_from(lat_choice, d_source, align)
             session.sample, session.report = evaluate_with(session.original or session.sample, params, dev, session.models)
             session.params, session.device = params, dev
+            session.sweep, session.last_balance = None, None  # computed with the old params / latents
             return main_outputs(session, term, kind, alpha)
 
         @_friendly
@@ -1037,6 +1079,51 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                 new.files = session.files
             return main_outputs(new, term, kind, alpha)
 
+        @_friendly
+        def on_sweep(progress=gr.Progress(), session=None, kind=None, lo=None, hi=None, n=None, extra=True, dev=None,
+                     pred=None):
+            if session is None:
+                raise InputError("session", "nothing is loaded yet", "press Diagnose first")
+
+            def report_progress(done, total, message):
+                progress((done, total), desc=f"sweep: {message}")
+
+            SENS.run_sweep(session, kind, lo, hi, n, bool(extra), dev, report_progress)
+            pred = pred if pred in session.report.predictions else session.inspect
+            return sensitivity_outputs(session, pred)
+
+        def slider_updates(session: Session) -> dict:
+            """The sliders showing the session's weights (a balanced weight may exceed a slider's range)."""
+            out = {}
+            for t in WEIGHT_TERMS:
+                v = float(session.weights.get(t, 0.0))
+                top = sliders[t].maximum
+                out[sliders[t]] = gr.update(value=v, maximum=max(top, round(1.25 * v, 3))) if v > top else v
+            out.update({masters[f]: session.family_scale.get(f, 1.0) for f in FAMILIES})
+            return out
+
+        @_friendly
+        def on_balance(session, terms, scope, pred, term, kind, alpha):
+            if session is None:
+                raise InputError("session", "nothing is loaded yet", "press Diagnose first")
+            pred = pred if pred in session.report.predictions else session.inspect
+            SENS.apply_balance(session, list(terms or []), scope, pred)
+            out = slider_updates(session)
+            out.update(weighted_outputs(session, pred, term, kind, alpha))
+            out[config_out] = weights_file(session)
+            return out
+
+        @_friendly
+        def on_undo(session, pred, term, kind, alpha):
+            if session is None or not SENS.undo_balance(session):
+                gr.Info("nothing to undo")
+                return gr.skip()
+            pred = pred if pred in session.report.predictions else session.inspect
+            out = slider_updates(session)
+            out.update(weighted_outputs(session, pred, term, kind, alpha))
+            out[config_out] = weights_file(session)
+            return out
+
         hidden = dict(show_progress="hidden")
         restorable = [*everything, *weight_inputs, *param_inputs, notes_box]
         demo.load(on_load, [device_dd, heat_term, heat_kind, opacity, *weight_inputs], restorable,
@@ -1073,6 +1160,11 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             on_views, state, pred_views, api_visibility="private", **hidden)
         recompute.click(on_recompute, recompute_inputs, everything, api_name="recompute").success(
             on_views, state, pred_views, api_visibility="private", **hidden)
+        sweep_btn.click(on_sweep, [state, sweep_kind, sweep_lo, sweep_hi, sweep_n, sweep_extra, device_dd, inspect],
+                        sensitivity_views, api_name="sweep")
+        balance_btn.click(on_balance, [state, balance_terms, balance_scope, *view_inputs],
+                          [*weight_inputs, *weighted_views, config_out], api_name="balance")
+        undo_btn.click(on_undo, [state, *view_inputs], [*weight_inputs, *weighted_views, config_out], api_name="undo_balance")
         calib_zip.upload(on_calibrate, calib_zip, [k_obj, calib_md], api_name="calibrate")
         export_btn.click(on_export, [state, notes_box], share_file, api_name="export_bundle")
         report_btn.click(on_report, [state, notes_box], share_file, api_name="report")

@@ -32,6 +32,7 @@ from .latent import (
     background_preservation_mse_latent,
     boundary_loss,
     dice_loss,
+    reference_mask,
     restrict_to_roi,
     soft_change_mask_from_latents,
     weighted_masked_mse_latent,
@@ -48,7 +49,8 @@ CONFIG_VERSION = 1
 
 # The documents' defaults (003's example sets the spectral band term at half the peak term's weight).
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
-    "change_mask": {"k_sigma": 2.0, "band_r": 1, "temperature": 1.0, "s_min": None, "roi_r": None},
+    "change_mask": {"k_sigma": 2.0, "band_r": 1, "temperature": 1.0, "s_min": None, "roi_r": None,
+                    "reference": "mask"},
     "latent_mse": {"band_r": 1, "w_in": 1.0, "w_band": 6.0, "w_out": 0.2, "channel_reduce": "mean"},
     "background": {"band_r": 1},
     "boundary": {"normalize": True},
@@ -141,6 +143,16 @@ class _Step:
 
         return self.memo_get("change_mask", make)
 
+    def reference(self) -> torch.Tensor:
+        """What Dice/area/boundary compare the change mask with (``change_mask.reference``)."""
+        def make():
+            cm = self.params["change_mask"]
+            return reference_mask(self.mask_latent(), self.values.get("z_tgt"), self.values.get("z_ctx"),
+                                  reference=cm["reference"], roi_r=cm["roi_r"], band_r=cm["band_r"],
+                                  k_sigma=cm["k_sigma"], temperature=cm["temperature"], s_min=cm["s_min"])
+
+        return self.memo_get("reference", make)
+
     def depth_terms(self):
         q = self.params["depth_consistency"]
         return self.memo_get("depth", lambda: depth_consistency_loss(
@@ -172,7 +184,7 @@ def _depth_scale(s: _Step) -> torch.Tensor:
     if k is None:
         if s.values.get("depth_tgt") is None:
             raise ValueError("depth_scale needs k_obj (in params.depth_scale or as k_obj=…) or depth_tgt to calibrate on")
-        k = per_sample_k_obj(s.mask_latent(), depth_at(s["depth_tgt"], (h, w)), f_lat, depth_mode=mode,
+        k = per_sample_k_obj(s.reference(), depth_at(s["depth_tgt"], (h, w)), f_lat, depth_mode=mode,
                              depth_stat=q["depth_stat"])
     loss, _ = depth_aware_scale_loss(m_hat, depth_at(s["depth_pred"], (h, w)), f_lat, k, depth_mode=mode,
                                      depth_stat=q["depth_stat"])
@@ -188,10 +200,10 @@ _TERMS = {
     "latent_mse": lambda s: weighted_masked_mse_latent(s["z_pred"], s["z_tgt"], s.mask_latent(), **s.params["latent_mse"]),
     "latent_background": lambda s: background_preservation_mse_latent(s["z_pred"], s["z_ctx"], s.mask_latent(),
                                                                       **s.params["background"]),
-    "latent_dice": lambda s: dice_loss(s.change_mask(), s.mask_latent()),
-    "latent_area": lambda s: area_ratio_loss(s.change_mask(), s.mask_latent()),
+    "latent_dice": lambda s: dice_loss(s.change_mask(), s.reference()),
+    "latent_area": lambda s: area_ratio_loss(s.change_mask(), s.reference()),
     "latent_boundary": lambda s: boundary_loss(s.change_mask(), signed_distance_map_from_mask(
-        s.mask_latent() > 0.5, normalize=s.params["boundary"]["normalize"]).to(s.mask_latent())),
+        s.reference() > 0.5, normalize=s.params["boundary"]["normalize"]).to(s.mask_latent())),
     "depth_inside": lambda s: s.depth_terms().inside,
     "depth_outside": lambda s: s.depth_terms().outside,
     "depth_edge": lambda s: s.depth_terms().edge,

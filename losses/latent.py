@@ -24,6 +24,7 @@ __all__ = [
     "area_ratio_loss",
     "boundary_loss",
     "restrict_to_roi",
+    "reference_mask",
 ]
 
 Reduction = Literal["mean", "none"]
@@ -324,3 +325,32 @@ def restrict_to_roi(soft_mask: torch.Tensor, mask_latent: torch.Tensor, roi_r: i
         return soft_mask
     m = as_4d(mask_latent, soft_mask, name="mask_latent", dtype=soft_mask.dtype).clamp(0.0, 1.0)
     return soft_mask * dilate(binarize(m), max(int(roi_r), 0))
+
+
+def reference_mask(
+    mask_latent: torch.Tensor,
+    z_tgt: torch.Tensor | None = None,
+    z_ctx: torch.Tensor | None = None,
+    reference: Literal["mask", "target"] = "mask",
+    roi_r: int | None = None,
+    **change_mask_kw,
+) -> torch.Tensor:
+    """What Dice, area ratio and boundary loss compare a change mask ``M_hat`` with.
+
+    ``"mask"`` (the document): the insertion mask itself. ``"target"`` (an option beyond it): the
+    change mask of the *target's* latents against the context's, made by the same detector with the
+    same settings (``change_mask_kw`` as :func:`soft_change_mask_from_latents`, then ``roi_r``) and
+    detached. On 8×8-pixel latent patches the detector marks every patch the object touches, so
+    ``M_hat`` is about half a patch wider all round than the area-downsampled mask, and against the
+    mask these terms are smallest for an object a few per cent *too small*; against the target's
+    own change mask that bias cancels at the right size. ``[B,1,h,w]`` out.
+    """
+    if reference == "mask":
+        return mask_latent
+    if reference != "target":
+        raise ValueError(f"reference must be 'mask' or 'target'; got {reference!r}")
+    if z_tgt is None or z_ctx is None:
+        raise ValueError("reference='target' needs z_tgt and z_ctx (the target's and the context's latents)")
+    with torch.no_grad():
+        m_ref, _, _ = soft_change_mask_from_latents(z_tgt, z_ctx, mask_latent, **change_mask_kw)
+        return restrict_to_roi(m_ref, mask_latent, roi_r)

@@ -49,3 +49,21 @@ def test_heatmap_term_and_kind_switch(page):
     page.wait_for_function(f"() => ({title})().includes('depth edges')", timeout=30_000)
     page.get_by_label("gradient").check()
     page.wait_for_function(f"() => ({title})().includes('gradient')", timeout=30_000)
+
+
+def test_sensitivity_sweep_and_balance_in_the_browser(page):
+    page.wait_for_selector("#bars .gv-row", timeout=60_000)
+    page.get_by_role("tab", name="Sensitivity").click()
+    page.fill("#sweep_n input", "9")
+    page.click("#run_sweep")
+    page.wait_for_selector("#sweep_plot .gtitle", timeout=120_000)
+    assert "Response to scale" in page.evaluate("() => document.querySelector('#sweep_plot .gtitle').textContent")
+    assert page.locator("#sweep_plot .scatterlayer .trace").count() >= 3  # visible terms, total, predictions
+    assert "minimum at" in page.locator("#sweep_md").inner_text()
+    before = page.evaluate(TOTALS)
+    page.click("#balance")
+    page.wait_for_function(f"() => ({TOTALS})() !== {before!r}", timeout=60_000)
+    page.wait_for_function("() => document.querySelector('#balance_md').innerText.includes('Undo')", timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "dashboard_sensitivity.png"), full_page=True)
+    page.click("#undo_balance")
+    page.wait_for_function(f"() => ({TOTALS})() === {before!r}", timeout=60_000)

@@ -27,10 +27,12 @@ def _step_inputs(sample, pred):
     )
 
 
-@pytest.mark.parametrize("preset_name", ["object insertion", "depth-supervised", "material replacement"])
-def test_config_helper_equals_the_engine(tmp_path, preset_name):
+@pytest.mark.parametrize("preset_name,reference", [("object insertion", "mask"), ("object insertion", "target"),
+                                                    ("depth-supervised", "target"), ("material replacement", "mask")])
+def test_config_helper_equals_the_engine(tmp_path, preset_name, reference):
     sample = load_sample(ASSETS / "insert_box")
-    params = {"change_mask": {"temperature": 0.25, "s_min": 0.05}, "depth_consistency": {"beta": 0.2}}
+    params = {"change_mask": {"temperature": 0.25, "s_min": 0.05, "reference": reference},
+              "depth_consistency": {"beta": 0.2}}
     weights = {**PRESETS[preset_name], "texture_scale_consistency": 0.0}
     path = WeightsConfig(weights=weights, params=params).save(tmp_path / "weights.json")
     loss_fn = losses.GeometryLoss.from_config(path)

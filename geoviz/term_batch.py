@@ -1,0 +1,227 @@
+"""Every term's value for N stacked predictions in one call: :func:`batch_values`.
+
+The sensitivity sweeps evaluate dozens of synthetic predictions of one sample. They come here as one
+batch — perturbations stacked along the batch dimension of :class:`~geoviz.terms.TermInputs`
+(``image_pred [N,3,H,W]``, ``z_pred [N,16,h,w]``, ``depth_pred [N,1,H,W]``; context, target and mask
+keep a batch of 1) — instead of N calls of the dashboard's per-prediction ``Term.compute``, which
+also builds maps and gradients. No gradients are taken here.
+
+Each value equals what ``Term.compute`` gives for that prediction alone (``tests/geoviz/
+test_term_batch.py`` checks every term). The shared work — change masks, spectra, ACFs, log-polar
+maps — runs batched; the few losses that normalise over the whole batch (000's region sums, G2's
+multi-scale gradient) are evaluated per slice, which at these sizes costs milliseconds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+import losses
+import losses.texture as T
+from losses.config import depth_at
+
+from .terms import (
+    REGISTRY,
+    TermInputs,
+    depth_scale_setup,
+    monodepth_region,
+    params_key,
+    reference,
+    resolve_params,
+    spectral_loss,
+)
+
+__all__ = ["batch_values", "change_mask", "BATCH_STATS", "BATCHED_TERMS"]
+
+BATCH_STATS = {"calls": 0, "predictions": 0}  # how many batch calls (and predictions in them) ran
+
+
+def _n(inp: TermInputs) -> int:
+    return inp.image_pred.shape[0]
+
+
+def _memo(inp: TermInputs, key, fn):
+    if key not in inp.memo:
+        inp.memo[key] = fn()
+    return inp.memo[key]
+
+
+def _per_slice(n: int, fn: Callable[[int], torch.Tensor]) -> torch.Tensor:
+    return torch.stack([fn(i).reshape(()) for i in range(n)])
+
+
+def _sum_map(contribution: torch.Tensor) -> torch.Tensor:
+    """A batch contribution map ``[N,1,h,w]`` (each sample's share divided by N) → ``[N]`` values."""
+    return contribution.sum(dim=(1, 2, 3)) * contribution.shape[0]
+
+
+def change_mask(inp: TermInputs, p: dict) -> torch.Tensor:
+    """The batch's change masks ``[N,1,h,w]`` (ROI applied), shared by the terms that read them."""
+    cm = p["change_mask"]
+
+    def make():
+        m_hat, _, _ = losses.soft_change_mask_from_latents(
+            inp.z_pred, inp.z_ctx, inp.mask_lat, band_r=cm["band_r"], k_sigma=cm["k_sigma"],
+            temperature=cm["temperature"], s_min=cm["s_min"])
+        return losses.restrict_to_roi(m_hat, inp.mask_lat, cm["roi_r"])
+
+    return _memo(inp, ("batch_change_mask", params_key(p, ("change_mask",))), make)
+
+
+def _latent_mse(inp, p):
+    q = p["latent_mse"]
+    return _sum_map(losses.weighted_masked_mse_latent(
+        inp.z_pred, inp.z_tgt, inp.mask_lat, band_r=q["band_r"], w_in=q["w_in"], w_band=q["w_band"], w_out=q["w_out"],
+        channel_reduce=q["channel_reduce"], reduction="none"))
+
+
+def _latent_background(inp, p):
+    return _sum_map(losses.background_preservation_mse_latent(
+        inp.z_pred, inp.z_ctx, inp.mask_lat, band_r=p["background"]["band_r"], reduction="none"))
+
+
+def _latent_dice(inp, p):
+    return _sum_map(losses.dice_loss(change_mask(inp, p), reference(inp, p), reduction="none"))
+
+
+def _latent_area(inp, p):
+    m_hat, ref = change_mask(inp, p), reference(inp, p)
+    return _per_slice(_n(inp), lambda i: losses.area_ratio_loss(m_hat[i : i + 1], ref))
+
+
+def _latent_boundary(inp, p):
+    phi = losses.signed_distance_map_from_mask(reference(inp, p) > 0.5, normalize=p["boundary"]["normalize"]).to(inp.mask_lat)
+    return _sum_map(losses.boundary_loss(change_mask(inp, p), phi, reduction="none"))
+
+
+def _depth_missing(inp: TermInputs) -> str | None:
+    if inp.depth_tgt is None:
+        return "needs target depth: upload target_depth or choose an estimator"
+    if inp.depth_pred is None:
+        return "needs the depth of the synthetic predictions (a target depth to warp, or an estimator)"
+    return None
+
+
+def _depth_part(part: str):
+    def values(inp, p):
+        q = p["depth_consistency"]
+        kw = dict(outside_dilate_r=q["outside_dilate_r"], edge_band_r=q["edge_band_r"], beta=q["beta"])
+        # 000 normalises each region by its pixel count over the whole batch: one slice at a time
+        parts = _memo(inp, ("batch_depth", params_key(p, ("depth_consistency",))), lambda: [
+            losses.depth_consistency_loss(inp.depth_pred[i : i + 1], inp.depth_tgt, inp.mask, **kw) for i in range(_n(inp))])
+        return torch.stack([getattr(t, part) for t in parts])
+
+    return values
+
+
+def _depth_scale(inp, p):
+    if inp.f_px is None:
+        return "needs the camera: upload camera.json or enter f_px"
+    q = p["depth_scale"]
+    mode, f_lat, k_obj, why = depth_scale_setup(inp, p)
+    if k_obj is None:
+        return why
+    m_hat = change_mask(inp, p)
+    d_pred = depth_at(inp.depth_pred, m_hat.shape[-2:])
+    _, info = losses.depth_aware_scale_loss(m_hat, d_pred, f_lat, k_obj, depth_mode=mode, depth_stat=q["depth_stat"])
+    ratio = torch.log((info.s_pred + 1e-6) / (info.s_exp.clamp_min(0.0) + 1e-6)).square().flatten()
+    return torch.where(info.valid.flatten(), ratio, torch.full_like(ratio, float("nan")))
+
+
+def _g2(inp, p):
+    region = monodepth_region(inp, p)
+    return _memo(inp, ("batch_g2", params_key(p, ("monodepth",))), lambda: [
+        losses.g2_monodepth_loss(inp.depth_pred[i : i + 1], inp.depth_tgt, region) for i in range(_n(inp))])
+
+
+def _mono(part: str):
+    def values(inp, p):
+        if part == "ssi":
+            return _sum_map(losses.ssi_loss(inp.depth_pred, inp.depth_tgt, monodepth_region(inp, p), reduction="none"))
+        return torch.stack([getattr(t, part) for t in _g2(inp, p)])
+
+    return values
+
+
+def _pixel_masked_mse(inp, p):
+    return ((inp.image_pred - inp.image_tgt) * inp.mask).square().mean(dim=(1, 2, 3))
+
+
+def _target(inp: TermInputs) -> torch.Tensor:
+    return inp.image_tgt.expand(_n(inp), -1, -1, -1)
+
+
+def _texture_spectral(inp, p):
+    loss = spectral_loss(p)
+    t = loss.terms(inp.image_pred, _target(inp), inp.mask)
+    return loss.w_peak * t["peak"] + loss.w_band * t["band"]
+
+
+def _texture_log_polar(inp, p):
+    q = p["texture_log_polar"]
+    loss = T.LogPolarAlignLoss(out_r=q["out_r"], out_t=q["out_t"], r_min=q["r_min"])
+    a, b = loss.maps(inp.image_pred, _target(inp), inp.mask)
+    return loss.w * (a - b).square().mean(dim=(1, 2, 3))
+
+
+def _texture_acf(inp, p):
+    q = p["texture_acf"]
+    kw = dict(r_bins=q["r_bins"], tau=q["tau"], min_rel=q["min_rel"], max_rel=q["max_rel"])
+    # each image's ACF is its own: the target's is analysed once, not once per prediction
+    pred = T.acf_analysis(inp.image_pred, inp.mask, **kw).period
+    tgt = T.acf_analysis(inp.image_tgt, inp.mask, **kw).period
+    return T.ACFPeriodLoss(**kw).w * (torch.log(pred.clamp_min(1e-12)) - torch.log(tgt.clamp_min(1e-12))).square()
+
+
+_DEPTH_TERMS = {"depth_inside", "depth_outside", "depth_edge", "depth_scale", "mono_adepth", "mono_rdepth",
+                "mono_rgrad", "mono_ssi"}
+
+BATCHED_TERMS: dict[str, Callable[[TermInputs, dict], torch.Tensor | str]] = {
+    "latent_mse": _latent_mse,
+    "latent_background": _latent_background,
+    "latent_dice": _latent_dice,
+    "latent_area": _latent_area,
+    "latent_boundary": _latent_boundary,
+    "depth_inside": _depth_part("inside"),
+    "depth_outside": _depth_part("outside"),
+    "depth_edge": _depth_part("edge"),
+    "depth_scale": _depth_scale,
+    "mono_adepth": _mono("adepth"),
+    "mono_rdepth": _mono("rdepth"),
+    "mono_rgrad": _mono("rgrad"),
+    "mono_ssi": _mono("ssi"),
+    "pixel_masked_mse": _pixel_masked_mse,
+    "texture_spectral": _texture_spectral,
+    "texture_log_polar": _texture_log_polar,
+    "texture_acf": _texture_acf,
+}
+# texture_scale_consistency compares two runs of one checkpoint: a synthetic prediction has no second run.
+assert set(BATCHED_TERMS) | {"texture_scale_consistency"} == set(REGISTRY)
+
+
+def batch_values(inp: TermInputs, params: dict | None, names: list[str]) -> dict[str, torch.Tensor | str]:
+    """``{term: values [N]}`` for the N predictions stacked in ``inp`` (NaN where a value is not
+    finite), or ``{term: reason}`` for a term that cannot run on them. One call per batch;
+    :data:`BATCH_STATS` counts them."""
+    p = resolve_params(params)
+    BATCH_STATS["calls"] += 1
+    BATCH_STATS["predictions"] += _n(inp)
+    out: dict[str, torch.Tensor | str] = {}
+    with torch.no_grad():
+        for name in names:
+            fn = BATCHED_TERMS.get(name)
+            if fn is None:
+                out[name] = "compares two runs of one checkpoint; a synthetic prediction has none"
+                continue
+            if name in _DEPTH_TERMS and (why := _depth_missing(inp)):
+                out[name] = why
+                continue
+            v = fn(inp, p)
+            if isinstance(v, torch.Tensor):
+                v = v.detach().float()
+                v = torch.where(torch.isfinite(v), v, torch.full_like(v, math.nan))
+            out[name] = v
+    return out

@@ -1,0 +1,183 @@
+"""The dashboard's Sensitivity tab: what it computes and shows, without Gradio.
+
+Scale/shift/rotation sweeps of the session's sample (:mod:`geoviz.sweeps`), their curves weighted by
+the session's current weights, and the gradient balance (:mod:`geoviz.balance`) of the prediction
+being inspected — with "Balance" and "Undo" acting on the session's weights. ``ui.py`` wires these to
+components; the tests call them directly.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from . import figures as FG
+from .balance import BalanceResult, balance_weights, gradient_balance
+from .io import InputError
+from .sweeps import Sweep, guess_kind, period_sweep, scale_sweep
+from .terms import FAMILIES, REGISTRY
+
+if TYPE_CHECKING:
+    from .ui import Session
+
+__all__ = ["run_sweep", "sweep_views", "balance_views", "apply_balance", "undo_balance", "SWEEP_HELP"]
+
+LABELS = {name: t.label for name, t in REGISTRY.items()}
+AXIS_TITLES = {"scale": "scale s of the object (1 = the target's size)", "shift_x": "horizontal shift (px)",
+               "shift_y": "vertical shift (px)", "rotation": "rotation of the material (degrees)"}
+SWEEP_HELP = (
+    "Synthetic predictions with a **known** error, made from this sample's own target: the object scaled by s "
+    "about its ground contact point (and shifted), or the material's period scaled by s (and rotated). Every "
+    "term is computed on them with the current parameters, latents and depth source; each curve is drawn from "
+    "0 at its minimum to 1 at its worse end, the weighted total in black. A term whose minimum is not at "
+    "s = 1 ± 0.02 is **flagged**: with a real weight it pulls objects to the wrong size. Red diamonds: where "
+    "the real predictions sit (their scale estimated from the change mask's area, or the texture period)."
+)
+
+
+def run_sweep(session: Session, kind: str = "auto", low: float = 0.7, high: float = 1.3, steps: int = 25,
+              extra_axes: bool = True, device: str | None = None, progress=None) -> Sweep:
+    """Sweep the session's sample with its params, latents and depth source; kept on the session."""
+    for name, v in (("scale from", low), ("scale to", high)):
+        if v is None or not math.isfinite(float(v)) or not 0.05 <= float(v) <= 20:
+            raise InputError(name, f"must be a number between 0.05 and 20, got {v!r}", "enter a scale such as 0.7 or 1.3")
+    if not float(low) < 1.0 < float(high):
+        raise InputError("scale range", f"{low}–{high} does not contain 1", "choose a range around 1, e.g. 0.7 to 1.3")
+    if steps is None or not 5 <= int(steps) <= 101:
+        raise InputError("steps", f"must be between 5 and 101, got {steps!r}", "25 steps is the default")
+    n = int(steps)
+    scales = sorted(set(np.round(np.linspace(float(low), float(high), n), 6).tolist()) | {1.0})
+    kind = guess_kind(session.sample) if kind in (None, "auto") else kind
+    if kind not in ("insertion", "material"):
+        raise InputError("sweep", f"unknown kind {kind!r}", "choose auto, insertion or material")
+    from .ui import Models
+
+    kw, _ = (session.models or Models()).evaluate_kwargs(device or session.device)
+    common = dict(scales=scales, params=session.params, device=device or session.device, encoder=kw.get("encoder"),
+                  progress=progress)
+    if kind == "insertion":
+        sweep = scale_sweep(session.sample, shifts=None if extra_axes else (), depth_estimator=kw.get("depth_estimator"),
+                            depth_source=kw.get("depth_source", "uploaded"), **common)
+    else:
+        sweep = period_sweep(session.sample, angles=None if extra_axes else (), **common)
+    session.sweep = sweep
+    return sweep
+
+
+def _responses_table(sweep: Sweep, weights: dict[str, float]) -> pd.DataFrame:
+    rows = []
+    total = sweep.total_response(weights)
+    for name, r in [("weighted total", total), *[(LABELS[t], sweep.responses[t]) for t in sweep.values]]:
+        term = next((t for t in sweep.values if LABELS[t] == name), None)
+        rows.append({
+            "term": name,
+            "weight": "" if term is None else round(float(weights.get(term, 0.0)), 4),
+            "minimum at s": f"{r.argmin:.3f}" if math.isfinite(r.argmin) else "—",
+            "value at s=1": f"{r.value_at_1:.4g}" if math.isfinite(r.value_at_1) else "—",
+            "curvature d²/ds²": f"{r.curvature:.3g}" if math.isfinite(r.curvature) else "—",
+            "rise at ±5%": f"{r.rise_5:.3g}" if math.isfinite(r.rise_5) else "—",
+            "…of v(1)": "—" if r.rise_5_relative is None else f"{100 * r.rise_5_relative:.1f}%",
+            "…of the ends' rise": "—" if r.rise_5_of_range is None else f"{100 * r.rise_5_of_range:.1f}%",
+            "flag": r.flagged or "",
+        })
+    return pd.DataFrame(rows)
+
+
+def sweep_views(session: Session) -> tuple[str, dict | None, pd.DataFrame | None, dict | None, dict | None]:
+    """``(summary markdown, scale figure, responses table, first extra-axis figure, second)`` at the
+    session's current weights; placeholders before a sweep ran."""
+    sweep = getattr(session, "sweep", None)
+    if sweep is None:
+        return "Press **Run sweep** to compute the response curves of this sample.", None, None, None, None
+    w = session.effective_weights()
+    kind = "object scaled about its contact point" if sweep.kind == "insertion" else "material period scaled"
+    flagged = sweep.flagged()
+    weighted_flags = [t for t in flagged if w.get(t, 0.0)]
+    total = sweep.total_response(w)
+    lines = [f"**{kind}** · {len(sweep.scales)} scales · {sweep.batches} batch(es) in {sweep.seconds:.1f} s · "
+             f"latents `{sweep.encoder}` · depth: {sweep.depth_source}",
+             f"Weighted total: minimum at **s = {total.argmin:.3f}**" + (f" — ⚠ {total.flagged}" if total.flagged else " ✓")]
+    if weighted_flags:
+        lines.append("⚠ weighted terms flagged: " + ", ".join(f"**{LABELS[t]}** ({flagged[t]})" for t in weighted_flags))
+    if sweep.skipped:
+        lines.append("not in the sweep: " + "; ".join(f"{LABELS[t]} — {why}" for t, why in sweep.skipped.items()))
+    if sweep.predictions:
+        lo, hi = min(sweep.scales), max(sweep.scales)
+
+        def where(d):
+            s = d["estimated_scale"]
+            return f"s ≈ {s:.3f}" + ("" if lo <= s <= hi else " (outside the swept range, not drawn)")
+
+        est = ", ".join(f"{n}: {where(d)}" for n, d in sweep.predictions.items()
+                        if d.get("estimated_scale") is not None and math.isfinite(d["estimated_scale"]))
+        how = next(iter(sweep.predictions.values())).get("estimate", "")
+        lines.append(f"real predictions ({how}): {est}")
+    markers = {n: d.get("estimated_scale") for n, d in sweep.predictions.items()}
+    main = FG.sweep_figure(sweep.scales, sweep.values, sweep.total(w), axis_title=AXIS_TITLES["scale"],
+                           title=f"Response to scale — {sweep.sample_name}", labels=LABELS, weights=w, markers=markers)
+    extras = []
+    for axis, curve in sweep.curves.items():
+        extras.append(FG.sweep_figure(curve.x, curve.values, sweep.total(w, axis), axis_title=AXIS_TITLES.get(axis, axis),
+                                      title=f"Response to {axis.replace('_', ' ')}", labels=LABELS, weights=w,
+                                      reference_x=0.0))
+    extras += [None] * (2 - len(extras))
+    return "\n\n".join(lines), main, _responses_table(sweep, w), extras[0], extras[1]
+
+
+def balance_views(session: Session, pred: str) -> tuple[str, dict]:
+    """Gradient shares of ``pred`` at the current weights (and after the last balance, if any)."""
+    w = session.effective_weights()
+    gb = gradient_balance(session.report, w, pred)
+    last: BalanceResult | None = getattr(session, "last_balance", None)
+    after = last.after.get(pred) if last is not None and last.weights == w else None
+    before = last.before.get(pred) if after is not None else None
+    shown = before if before is not None else gb
+    fig = FG.gradient_shares_figure(shown.shares, shown.inputs, shown.norms, LABELS,
+                                    after=after.shares if after is not None else None,
+                                    title=f"Share of the weighted gradient — {pred}")
+    lines = []
+    for group, members in gb.groups().items():
+        active = [t for t in members if w.get(t, 0.0) and gb.norms[t]]
+        if not active:
+            continue
+        parts = ", ".join(f"{LABELS[t]} {100 * gb.shares[t]:.0f}%" for t in sorted(active, key=lambda t: -gb.shares[t]))
+        lines.append(f"- **{group}** (‖total gradient‖ = {gb.total_norm[group]:.3g}): {parts}")
+    zero = [t for t in gb.norms if w.get(t, 0.0) and gb.norms[t] == 0.0]
+    if zero:
+        lines.append("- zero gradient at this prediction: " + ", ".join(LABELS[t] for t in zero)
+                     + " (a saturated change mask gives none: try `change_mask.s_min`)")
+    if after is not None:
+        lines.append(f"Balanced {len([t for t in last.weights if last.weights[t] != last.previous[t]])} term(s); "
+                     "the orange bars are the new shares. **Undo** restores the previous weights.")
+        if last.left_out:
+            lines.append("left as they were: " + "; ".join(f"{LABELS[t]} ({why})" for t, why in last.left_out.items()))
+    head = ("Each term's share of the weighted gradient norm of **its own input** (norms compare only on a "
+            "common input: latents for 002/001, depth for 000/004, the image for 003).")
+    return head + "\n\n" + "\n".join(lines), fig
+
+
+def apply_balance(session: Session, terms: list[str] | None, scope: str, pred: str) -> BalanceResult:
+    """Balance the session's weights (pushing the old ones for Undo); family masters reset to 1."""
+    if not session.report.predictions:
+        raise InputError("session", "has no prediction", "press Diagnose first")
+    w = session.effective_weights()
+    chosen = [t for t in (terms or []) if t in REGISTRY] or None
+    predictions = [pred] if scope == "this prediction" else None
+    result = balance_weights(session.report, w, terms=chosen, predictions=predictions)
+    session.weight_history.append((dict(session.weights), dict(session.family_scale)))
+    session.weights = dict(result.weights)
+    session.family_scale = {f: 1.0 for f in FAMILIES}
+    session.last_balance = result
+    return result
+
+
+def undo_balance(session: Session) -> bool:
+    """Restore the weights before the last balance; False when there is nothing to undo."""
+    if not session.weight_history:
+        return False
+    session.weights, session.family_scale = session.weight_history.pop()
+    session.last_balance = None
+    return True

@@ -1,0 +1,46 @@
+"""The Sensitivity tab through the API: a sweep of the demo, then Balance (equal gradient shares, the
+total's gradient norm kept) and Undo, each reaching the weights the app reports."""
+
+from pathlib import Path
+
+import pytest
+from gradio_client import Client
+from test_api import call
+
+from geoviz.balance import gradient_balance
+from geoviz.evaluate import evaluate
+from geoviz.io import load_sample
+from geoviz.weights import PRESETS
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+
+
+@pytest.fixture(scope="module")
+def demo_report():
+    return evaluate(load_sample(ASSETS / "insert_box"), device="cpu")
+
+
+def test_sweep_balance_undo(app_url, demo_report):
+    client = Client(app_url, verbose=False)
+    call(client, "/load_demo")
+    md, plot, table, ex1, ex2, bmd, bplot = call(client, "/sweep", lo=0.8, hi=1.2, n=9)
+    assert "object scaled about its contact point" in md and "batch" in md
+    rows = {r[0]: r for r in table["data"]}
+    assert "weighted total" in rows and "area ratio (change mask)" in rows
+    assert "Share of the weighted gradient" in bplot["plot"]
+
+    out = call(client, "/balance", scope="this prediction", pred="step_1000")
+    summary, config = out[-2], out[-1]
+    weights = summary["weights"]
+    preset = PRESETS["object insertion"]
+    assert weights != preset and Path(config).name == "weights.json"
+    before = gradient_balance(demo_report, preset, "step_1000")
+    after = gradient_balance(demo_report, weights, "step_1000")
+    for group in ("latent", "depth"):
+        members = [t for t in after.groups()[group] if preset.get(t) and after.norms[t]]
+        shares = [after.shares[t] for t in members]
+        assert max(shares) / min(shares) - 1 < 0.01, (group, members, shares)
+        assert after.total_norm[group] == pytest.approx(before.total_norm[group], rel=1e-6)
+
+    out = call(client, "/undo_balance", pred="step_1000")
+    assert out[-2]["weights"] == pytest.approx({t: preset.get(t, 0.0) for t in out[-2]["weights"]})

@@ -1,0 +1,65 @@
+"""The Sensitivity tab's logic on the demo session: a sweep kept on the session and redrawn at new
+weights without recomputing, balance and undo acting on the session's weights, bad input named."""
+
+import numpy as np
+import pytest
+
+from geoviz import ui_sensitivity as SENS
+from geoviz.balance import gradient_balance
+from geoviz.io import InputError, load_sample
+from geoviz.term_batch import BATCH_STATS
+from geoviz.ui import ASSETS, new_session
+from geoviz.weights import PRESETS
+
+
+@pytest.fixture(scope="module")
+def session():
+    return new_session(load_sample(ASSETS / "insert_box"), {"change_mask": {"temperature": 0.25, "s_min": 0.05}},
+                       PRESETS["object insertion"], "cpu")
+
+
+def test_sweep_views_before_and_after_a_sweep(session):
+    md, main, table, ex1, ex2 = SENS.sweep_views(session)
+    assert "Run sweep" in md and main is None and table is None
+    sweep = SENS.run_sweep(session, "auto", 0.8, 1.2, 9, extra_axes=True, device="cpu")
+    assert session.sweep is sweep and sweep.kind == "insertion" and 1.0 in sweep.scales
+    md, main, table, ex1, ex2 = SENS.sweep_views(session)
+    names = [tr["name"] for tr in main["data"]]
+    assert "weighted total" in names and "predictions" in names
+    total = next(tr for tr in main["data"] if tr["name"] == "weighted total")
+    assert np.allclose(total["customdata"], sweep.total(session.effective_weights()))
+    assert ex1 is not None and ex2 is not None  # shift x and y
+    assert table.iloc[0]["term"] == "weighted total" and len(table) == 1 + len(sweep.values)
+    # new weights redraw from the stored curves: no batch runs
+    calls = BATCH_STATS["calls"]
+    session.weights = {**session.weights, "latent_area": 3.0}
+    _, main2, _, _, _ = SENS.sweep_views(session)
+    assert BATCH_STATS["calls"] == calls
+    total2 = next(tr for tr in main2["data"] if tr["name"] == "weighted total")["customdata"]
+    assert not np.allclose(total2, total["customdata"])
+    session.weights = dict(PRESETS["object insertion"])
+
+
+def test_balance_then_undo(session):
+    before = dict(session.weights)
+    pred = "step_1000"
+    res = SENS.apply_balance(session, [], "this prediction", pred)
+    assert session.weights == res.weights and session.weights != before
+    gb = gradient_balance(session.report, session.effective_weights(), pred)
+    balanced = [t for t, w in before.items() if w and t not in res.left_out]  # none ticked: every weighted term
+    assert len(balanced) >= 5
+    for group in {gb.inputs[t] for t in balanced}:
+        shares = [gb.shares[t] for t in balanced if gb.inputs[t] == group]
+        assert max(shares) / min(shares) - 1 < 0.01, group
+    md, fig = SENS.balance_views(session, pred)
+    assert "Undo" in md and [tr["name"] for tr in fig["data"]] == ["current weights", "balanced"]
+    assert SENS.undo_balance(session) and session.weights == before
+    assert not SENS.undo_balance(session)
+
+
+@pytest.mark.parametrize("args,name", [((0.7, 0.9, 25), "scale range"), ((0.7, 1.3, 2), "steps"),
+                                       ((float("nan"), 1.3, 25), "scale from")])
+def test_bad_sweep_settings_are_named(session, args, name):
+    with pytest.raises(InputError) as e:
+        SENS.run_sweep(session, "auto", *args, device="cpu")
+    assert e.value.input_name == name
