@@ -29,6 +29,7 @@ from PIL import Image, UnidentifiedImageError
 __all__ = [
     "InputError",
     "MAX_IMAGE_PIXELS",
+    "MIN_SIDE",
     "load_image",
     "load_mask",
     "load_depth",
@@ -42,7 +43,10 @@ __all__ = [
 
 # Refuse decompression bombs before decoding: 64 MP is 8k × 8k, far above any training image.
 MAX_IMAGE_PIXELS = 64_000_000
+# Pillow warns above this and refuses above twice it (DecompressionBombError, raised by open() from
+# the header alone); _open_image refuses above it before decoding a single pixel.
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+MIN_SIDE = 16
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 DEPTH_SUFFIXES = (".npy", ".npz", ".png", ".tif", ".tiff", ".exr")
@@ -98,8 +102,9 @@ def _open_image(src: Source, name: str) -> Image.Image:
         return img
     except InputError:
         raise
-    except Image.DecompressionBombError as e:
-        raise InputError(name, f"image too large to decode safely ({e})", "downscale it before uploading") from None
+    except Image.DecompressionBombError:
+        raise InputError(name, f"is over the {MAX_IMAGE_PIXELS // 1_000_000} MP limit (refused before decoding: "
+                         "a decompression-bomb guard)", "downscale it before uploading") from None
     except UnidentifiedImageError:
         raise InputError(name, "not a readable image (PNG, JPEG, WebP or TIFF expected)",
                          "check the file is an image and not renamed") from None
@@ -110,6 +115,11 @@ def _open_image(src: Source, name: str) -> Image.Image:
 def _check_size(arr: np.ndarray, name: str) -> np.ndarray:
     if arr.ndim < 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise InputError(name, f"has no pixels (shape {arr.shape})", "use a non-empty image")
+    if min(arr.shape[0], arr.shape[1]) < MIN_SIDE:
+        # two latent patches a side: anything smaller has no geometry to measure (and a 1×1 image
+        # silently upsampled to the target's size would be a flat colour)
+        raise InputError(name, f"{arr.shape[1]}×{arr.shape[0]} pixels is too small (at least {MIN_SIDE}×{MIN_SIDE})",
+                         "upload the full-resolution file")
     return arr
 
 
@@ -278,12 +288,17 @@ def load_depth(
     return np.ascontiguousarray(d), kind
 
 
+_CAMERA_EXAMPLES = {"f_px": 640.0, "f_mm": 35.0, "sensor_width_mm": 36.0, "width": 1024}
+
+
 def _positive_number(value: Any, key: str, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError(name, f"'{key}' must be a number, got {value!r}", f"write e.g. \"{key}\": 35.0")
+        example = _CAMERA_EXAMPLES.get(key, 1.0)
+        raise InputError(name, f"'{key}' must be a number, got {value!r}", f"write e.g. \"{key}\": {example}")
     v = float(value)
     if not math.isfinite(v) or v <= 0:
-        raise InputError(name, f"'{key}' must be positive and finite, got {value!r}", "fix the value")
+        raise InputError(name, f"'{key}' must be positive and finite, got {value!r}",
+                         f"write the {key.replace('_', ' ')} as a positive number")
     return v
 
 

@@ -237,6 +237,10 @@ def build_sample(
         if isinstance(src, tuple):
             src, kind = src
         d, k = load_depth(src, label, kind=kind)
+        invalid = float(np.isnan(d).mean())
+        if invalid >= 0.01:
+            notices.append(f"{label}: {100 * invalid:.0f}% of its pixels are invalid (NaN, infinite, zero or negative)"
+                           " and are left out of the depth terms")
         raw_depths[key] = (d, k)
 
     if target_depth is not None:

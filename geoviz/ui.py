@@ -31,6 +31,7 @@ from .io import InputError, load_sample
 from .sample import Sample, build_sample
 from .session import SessionStore, export_bundle, import_bundle, report_html
 from .terms import FAMILIES, PARAM_GROUPS, REGISTRY, resolve_params
+from .ui_components import image_upload
 from .weights import PRESETS, WeightsConfig
 
 log = logging.getLogger("geoviz.ui")
@@ -203,6 +204,7 @@ def report_summary(session: Session, combined: Combined) -> dict:
         "totals": combined.totals,
         "skipped": session.report.skipped(),
         "params": session.report.params,
+        "notices": list(session.report.notices),
     }
 
 
@@ -473,6 +475,11 @@ def build_session_sample(context, target, mask_choice, mask_file, mask_editor, d
         raise InputError(f"prediction depth {unmatched[0]}", "matches no prediction's file name",
                          f"name it like a prediction ({', '.join(sorted(predictions))})")
     lat = {Path(p).stem: p for p in _paths(latents)}
+    roles = {"context_latents", "target_latents", *predictions}
+    stray = sorted(set(lat) - roles)
+    if stray:  # a latent file nobody would use is a naming mistake, not something to drop silently
+        raise InputError(f"latents {stray[0]}", "match neither context_latents, target_latents nor a prediction",
+                         f"name them context_latents, target_latents or like a prediction ({', '.join(sorted(predictions))})")
     camera = None
     if _path(camera_file):
         camera = _path(camera_file)
@@ -632,13 +639,13 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                         config_out = gr.DownloadButton("download weights.json", elem_id="config_out")
                 with gr.Accordion("Inputs", open=True):
                     with gr.Row():
-                        context = gr.Image(type="filepath", label="context", elem_id="context", height=160)
-                        target = gr.Image(type="filepath", label="target", elem_id="target", height=160)
+                        context = image_upload(label="context", elem_id="context", height=160)
+                        target = image_upload(label="target", elem_id="target", height=160)
                     mask_choice = gr.Radio(["upload", "drawn", "difference"], value="upload", label="mask from",
                                            elem_id="mask_choice")
                     with gr.Tabs():
                         with gr.Tab("upload"):
-                            mask_file = gr.Image(type="filepath", label="mask (white = inside; RGBA uses alpha)",
+                            mask_file = image_upload(label="mask (white = inside; RGBA uses alpha)",
                                                  elem_id="mask", height=160)
                         with gr.Tab("draw"):
                             mask_editor = gr.ImageEditor(type="numpy", image_mode="RGBA", label="paint the region on the target",
