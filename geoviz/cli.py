@@ -53,8 +53,22 @@ def _first(folder: Path, stem: str, suffixes) -> Path | None:
     return None
 
 
-def list_dataset(dataset: str | Path, preds_dir: str | Path | None = None) -> tuple[list[SampleSpec], list[str]]:
-    """The samples of a dataset and the checkpoints that predicted them, in a stable order."""
+def _escapes(path: Path, root: Path) -> bool:
+    return not path.resolve().is_relative_to(root)
+
+
+def _confined(spec: SampleSpec, root: Path) -> bool:
+    """Whether every file the sample would read resolves under ``root`` (no symlink out of it)."""
+    files = [spec.folder, *spec.folder.iterdir(), *spec.predictions.values(), *spec.prediction_depths.values()]
+    return not any(_escapes(p, root) for p in files)
+
+
+def list_dataset(dataset: str | Path, preds_dir: str | Path | None = None,
+                 confine_to: str | Path | None = None) -> tuple[list[SampleSpec], list[str]]:
+    """The samples of a dataset and the checkpoints that predicted them, in a stable order.
+
+    ``confine_to`` (the server's data root): samples with any file resolving outside it (a symlink
+    out of the root) are left out with a warning — the dashboard must not read the server's disk."""
     from .io import DEPTH_SUFFIXES, IMAGE_SUFFIXES, InputError
 
     root = Path(dataset)
@@ -76,6 +90,9 @@ def list_dataset(dataset: str | Path, preds_dir: str | Path | None = None) -> tu
             dep = _first(preds_root / ck / "pred_depth", folder.name, DEPTH_SUFFIXES)
             if dep is not None:
                 spec.prediction_depths[ck] = dep
+        if confine_to is not None and not _confined(spec, Path(confine_to).resolve()):
+            log.warning("sample %s left out: a file of it lies outside the data root", spec.name)
+            continue
         samples.append(spec)
     if not samples:
         raise InputError(root.name, "holds no sample folder with a target image", "see the layout in README")
@@ -399,11 +416,40 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
+def read_auth(pairs: list[str] | None, auth_file: str | None) -> list[tuple[str, str]]:
+    """``--auth user:password`` (repeatable) and ``--auth-file`` (one ``user:password`` a line; ``#``
+    comments) → (user, password) pairs. A malformed entry is an error, never a silent open door."""
+    from .io import InputError
+
+    entries = [("--auth", p) for p in pairs or []]
+    if auth_file:
+        path = Path(auth_file)
+        if not path.is_file():
+            raise InputError(auth_file, "no such auth file", "give a file of user:password lines")
+        entries += [(f"{path.name} line {i}", line.strip()) for i, line in enumerate(path.read_text().splitlines(), 1)
+                    if line.strip() and not line.lstrip().startswith("#")]
+    out = []
+    for where, entry in entries:
+        user, sep, password = entry.partition(":")
+        if not sep or not user.strip() or not password:
+            raise InputError(where, "is not user:password", "write e.g. alice:a-long-password")
+        out.append((user.strip(), password))
+    if auth_file and not out:
+        raise InputError(auth_file, "holds no user:password line", "add one, or leave --auth-file out")
+    return out
+
+
 def cmd_serve(args) -> int:
+    from .tempfiles import temp_root
+
+    auth = read_auth(args.auth, args.auth_file)
+    # Gradio's uploads in the server user's private temp folder (set before gradio is imported)
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(temp_root() / "uploads"))
     from .ui import launch
 
     launch(host=args.host, port=args.port, device=args.device, sessions_dir=args.sessions_dir, data_root=args.data_root,
-           depth_weights=args.depth_weights, taef1_weights=args.taef1_weights)
+           depth_weights=args.depth_weights, taef1_weights=args.taef1_weights, auth=auth,
+           max_upload_mb=args.max_upload_mb, concurrency=args.concurrency)
     return 0
 
 
@@ -436,7 +482,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="geoviz", description="Geometry-loss diagnostics for insertion and material LoRAs.")
     sub = ap.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="serve the dashboard")
-    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: this machine only; 0.0.0.0 warns unless --auth is given)")
+    s.add_argument("--auth", action="append", metavar="USER:PASSWORD", help="require a login (repeatable)")
+    s.add_argument("--auth-file", default=None, help="a file of user:password lines (# comments)")
+    s.add_argument("--max-upload-mb", type=float, default=200.0, help="largest file a browser may upload")
+    s.add_argument("--concurrency", type=int, default=4,
+                   help="diagnoses computed at once; more requests wait in the queue (memory stays bounded)")
     s.add_argument("--port", type=int, default=7860)
     s.add_argument("--device", default="auto")
     s.add_argument("--sessions-dir", default=None, help="where saved sessions (links) live (default: under ~/.cache/geoviz)")

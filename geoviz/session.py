@@ -356,11 +356,17 @@ class SessionStore:
         self.root = Path(root) if root is not None else default_sessions_dir()
 
     def save(self, bundle: bytes) -> str:
-        self.root.mkdir(parents=True, exist_ok=True)
+        """Write a bundle under a new id. The folder is private to the server user (0700) and each
+        bundle 0600: the uploads of one user are not readable by other accounts on the machine."""
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.root.stat().st_mode & 0o077:
+            self.root.chmod(0o700)
         sid = secrets.token_urlsafe(24)  # 32 characters, 192 random bits
         path = self.root / f"{sid}.geoviz.zip"
         tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(bundle)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(bundle)
         os.replace(tmp, path)
         return sid
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -30,6 +30,7 @@ from .evaluate import Combined, Report, combine, evaluate, resolve_device
 from .io import InputError, load_sample
 from .sample import Sample, build_sample
 from .session import SessionStore, export_bundle, import_bundle, report_html
+from .tempfiles import MAX_AGE_S, new_temp_dir
 from .terms import FAMILIES, PARAM_GROUPS, REGISTRY, resolve_params
 from .ui_components import image_upload
 from .weights import PRESETS, WeightsConfig
@@ -561,7 +562,7 @@ def demo_session(device: str = "auto") -> Session:
 
 def _session_dir(session: Session) -> Path:
     if "dir" not in session.files:
-        session.files["dir"] = Path(tempfile.mkdtemp(prefix="geoviz-session-"))
+        session.files["dir"] = new_temp_dir("session-")
     return session.files["dir"]
 
 
@@ -574,6 +575,12 @@ def weights_file(session: Session) -> str:
 # ---- the app --------------------------------------------------------------------------------------------
 
 
+# handlers running now, the most that ever ran at once, and how many ran: the queue's concurrency
+# limit bounds "peak" (the load test reads it)
+ACTIVITY = {"running": 0, "peak": 0, "calls": 0}
+_ACTIVITY_LOCK = threading.Lock()
+
+
 def _friendly(fn):
     """Run a handler; an InputError or ValueError becomes a gr.Error naming the input, anything else
     a gr.Error with the exception (logged with its traceback). The server keeps serving."""
@@ -581,6 +588,10 @@ def _friendly(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        with _ACTIVITY_LOCK:
+            ACTIVITY["running"] += 1
+            ACTIVITY["peak"] = max(ACTIVITY["peak"], ACTIVITY["running"])
+            ACTIVITY["calls"] += 1
         try:
             return fn(*args, **kwargs)
         except gr.Error:
@@ -590,6 +601,9 @@ def _friendly(fn):
         except Exception as e:  # pragma: no cover - the last line of defence
             log.error("handler %s failed:\n%s", fn.__name__, traceback.format_exc())
             raise gr.Error(f"internal error ({type(e).__name__}: {e}); the session is unchanged", duration=12) from None
+        finally:
+            with _ACTIVITY_LOCK:
+                ACTIVITY["running"] -= 1
 
     return wrapper
 
@@ -606,7 +620,9 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
     def models_from(latents_choice="proxy", source="uploaded", align=True) -> Models:
         return Models(latents=latents_choice or "proxy", depth_source=source or "uploaded", align_depth=bool(align),
                       depth_weights=depth_weights, taef1_weights=taef1_weights)
-    with gr.Blocks(title="geoviz — geometry loss diagnostics", analytics_enabled=False) as demo:
+    # Gradio's upload cache: files older than the temp-file age are swept every hour
+    with gr.Blocks(title="geoviz — geometry loss diagnostics", analytics_enabled=False,
+                   delete_cache=(3600, int(MAX_AGE_S))) as demo:
         state = gr.State(None, time_to_live=6 * 3600, delete_callback=_forget)
         with gr.Row(equal_height=True):
             gr.Markdown(f"## geoviz · geometry-loss diagnostics for insertion & material LoRAs  <small>v{__version__}</small>")
@@ -997,7 +1013,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             path = _path(file)
             if not path:
                 return gr.skip(), ""
-            folder = extract_zip(path, tempfile.mkdtemp(prefix="geoviz-calib-"))
+            folder = extract_zip(path, new_temp_dir("calib-"))
             cal = calibrate_folder(folder)
             return cal.k_obj, (f"k_obj = **{cal.k_obj:.5g}** from {len(cal.per_sample)} samples ({cal.depth_kind} depth); "
                                f"per-sample k within {100 * cal.spread:.1f}% of the median")
@@ -1058,10 +1074,10 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                 return gr.skip(), gr.skip(), gr.skip(), gr.skip()
             folder = _dataset_folder(root, name)
             w = _weights_from_values(weights)
-            rows, source = dataset_rows(folder, w, progress)
+            rows, source = dataset_rows(folder, w, progress, root=root)
             df = dataset_table(rows, sort)
             return df, _plot(dataset_chart(rows)), f"**{name}** · {len({r['sample'] for r in rows})} samples × " \
-                f"{len({r['checkpoint'] for r in rows})} checkpoints · values {source}", dataset_gallery(folder, df, sort)
+                f"{len({r['checkpoint'] for r in rows})} checkpoints · values {source}", dataset_gallery(folder, df, sort, root=root)
 
         @_friendly
         def on_dataset_open(evt: gr.SelectData = None, progress=gr.Progress(), session=None, name=None,
@@ -1073,7 +1089,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             row = df.iloc[int(index)]
             from .cli import list_dataset, load_spec
 
-            specs, _ = list_dataset(_dataset_folder(root, name))
+            specs, _ = list_dataset(_dataset_folder(root, name), confine_to=root)
             spec = next((sp for sp in specs if sp.name == row["sample"]), None)
             if spec is None:
                 raise InputError(str(row["sample"]), "is no longer in the dataset", "reload the dataset")
@@ -1247,12 +1263,16 @@ def _list_datasets(root: Path | None) -> list[str]:
         return []
     out = []
     for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        if not d.resolve().is_relative_to(root):  # a symlink out of the root
+            continue
         if any((s / "target.png").is_file() or (s / "target.jpg").is_file() for s in d.iterdir() if s.is_dir()):
             out.append(d.name)
     return out
 
 
 def _dataset_folder(root: Path, name: str) -> Path:
+    if not isinstance(name, str) or not name:
+        raise InputError(str(name), "is not a dataset name", "choose one from the list")
     folder = (root / name).resolve()
     if not folder.is_relative_to(root) or folder == root or name not in _list_datasets(root):
         raise InputError(str(name), "is not a dataset under the data root", "choose one from the list")
@@ -1268,22 +1288,24 @@ def _weights_from_values(values) -> dict[str, float]:
 _DATASET_CACHE: dict[tuple, tuple[list[dict], str]] = {}
 
 
-def dataset_rows(folder: Path, weights: dict[str, float], progress=None) -> tuple[list[dict], str]:
+def dataset_rows(folder: Path, weights: dict[str, float], progress=None,
+                 root: Path | None = None) -> tuple[list[dict], str]:
     """Raw values for every sample × checkpoint: from the CLI's results.csv when present, else
-    computed once (and kept per dataset while its files do not change)."""
+    computed once (and kept per dataset while its files do not change). ``root``: no file resolving
+    outside it is read."""
     import csv
 
     from .cli import list_dataset, load_spec
 
     csv_path = folder / "results.csv"
-    if csv_path.is_file():
+    if csv_path.is_file() and (root is None or csv_path.resolve().is_relative_to(root)):
         with open(csv_path, newline="") as fh:
             raw = [r for r in csv.DictReader(fh) if not r.get("error")]
         rows = [{"sample": r["sample"], "checkpoint": r["checkpoint"],
                  **{t: (float(r[t]) if r.get(t) else None) for t in REGISTRY}} for r in raw]
         source = "from results.csv"
     else:
-        specs, _ = list_dataset(folder)
+        specs, _ = list_dataset(folder, confine_to=root)
         stamp = max((p.stat().st_mtime for p in folder.rglob("*") if p.is_file()), default=0.0)
         key = (str(folder), stamp)
         if key not in _DATASET_CACHE:
@@ -1313,13 +1335,13 @@ def dataset_table(rows: list[dict], sort: str) -> pd.DataFrame:
     return df.sort_values(key, ascending=False, na_position="last").reset_index(drop=True).round(5)
 
 
-def dataset_gallery(folder: Path, df: pd.DataFrame, sort: str, limit: int = 48) -> list:
+def dataset_gallery(folder: Path, df: pd.DataFrame, sort: str, limit: int = 48, root: Path | None = None) -> list:
     """Thumbnails of the predictions in the table's order (worst first), captioned."""
     from PIL import Image
 
     from .cli import list_dataset
 
-    specs, _ = list_dataset(folder)
+    specs, _ = list_dataset(folder, confine_to=root)
     paths = {(sp.name, ck): p for sp in specs for ck, p in sp.predictions.items()}
     items = []
     for _, r in df.head(limit).iterrows():
@@ -1376,21 +1398,42 @@ def _clone(session: Session) -> Session:
                    inspect=session.inspect, models=session.models, original=session.original)
 
 
+DEFAULT_MAX_UPLOAD_MB = 200.0
+DEFAULT_CONCURRENCY = 4
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
 def launch(host: str = "127.0.0.1", port: int = 7860, device: str = "auto", sessions_dir: str | Path | None = None,
            data_root: str | Path | None = None, depth_weights: str | None = None, taef1_weights: str | None = None,
-           **kwargs) -> gr.Blocks:
-    """Build the dashboard with the insert_box demo preloaded and serve it."""
+           auth: list[tuple[str, str]] | None = None, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+           concurrency: int = DEFAULT_CONCURRENCY, **kwargs) -> gr.Blocks:
+    """Build the dashboard with the insert_box demo preloaded and serve it. ``auth``: (user, password)
+    pairs a browser or API client must log in with; ``concurrency``: diagnoses computed at once (a
+    burst waits in the queue instead of exhausting memory)."""
+    for warning in exposure_warnings(host, auth):
+        log.warning(warning)
     t0 = time.perf_counter()
     pre = demo_session(device)
     log.info("demo diagnosis ready in %.1f s", time.perf_counter() - t0)
     demo = build_demo(device, preload=pre, sessions_dir=sessions_dir, data_root=data_root, depth_weights=depth_weights,
                       taef1_weights=taef1_weights)
-    demo.queue(default_concurrency_limit=4).launch(server_name=host, server_port=port, **launch_options(), **kwargs)
+    demo.queue(default_concurrency_limit=concurrency).launch(
+        server_name=host, server_port=port, auth=auth or None, **launch_options(max_upload_mb), **kwargs)
     return demo
 
 
-def launch_options() -> dict:
+def exposure_warnings(host: str, auth) -> list[str]:
+    """What to warn about before serving on ``host``: any address other than loopback without auth
+    lets everyone on the network read the uploads and use the server's CPU/GPU."""
+    if host in _LOOPBACK or host.startswith("127.") or auth:
+        return []
+    return [f"serving on {host} without --auth: anyone who can reach this machine can open the dashboard, "
+            "see what is uploaded and run computations; add --auth user:password (or --auth-file)"]
+
+
+def launch_options(max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB) -> dict:
     """The launch() settings the dashboard needs (tests use them too): no run history (it slows every
-    event 2–3×), the CSS, the demo assets servable, a bounded upload size."""
-    return {"css": CSS, "run_history": False, "max_file_size": "200mb", "allowed_paths": [str(ASSETS)],
+    event 2–3×), the CSS, a bounded upload size. Gradio serves only its own upload cache and the
+    bundled demo assets (public, read-only): no data root, sessions folder or other path."""
+    return {"css": CSS, "run_history": False, "max_file_size": f"{max_upload_mb:g}mb", "allowed_paths": [str(ASSETS)],
             "show_error": True}
