@@ -575,10 +575,35 @@ def weights_file(session: Session) -> str:
 # ---- the app --------------------------------------------------------------------------------------------
 
 
-# handlers running now, the most that ever ran at once, and how many ran: the queue's concurrency
-# limit bounds "peak" (the load test reads it)
+# The compute handlers (those that evaluate terms, sweep, decode or read datasets) share one queue
+# group, COMPUTE: Gradio runs at most the queue's default_concurrency_limit of them at once, whoever
+# calls, so a burst waits instead of exhausting memory. Light handlers (weights, views) have their own
+# per-event limits and are not held behind a diagnosis. ACTIVITY counts compute handlers running now,
+# the most that ever ran at once, and how many ran (the load test reads it).
+COMPUTE = dict(concurrency_id="compute")
 ACTIVITY = {"running": 0, "peak": 0, "calls": 0}
 _ACTIVITY_LOCK = threading.Lock()
+
+
+def _compute(fn):
+    """``_friendly`` for a compute handler (registered with ``**COMPUTE``), counted in ACTIVITY."""
+    import functools
+
+    friendly = _friendly(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with _ACTIVITY_LOCK:
+            ACTIVITY["running"] += 1
+            ACTIVITY["peak"] = max(ACTIVITY["peak"], ACTIVITY["running"])
+            ACTIVITY["calls"] += 1
+        try:
+            return friendly(*args, **kwargs)
+        finally:
+            with _ACTIVITY_LOCK:
+                ACTIVITY["running"] -= 1
+
+    return wrapper
 
 
 def _friendly(fn):
@@ -588,10 +613,6 @@ def _friendly(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        with _ACTIVITY_LOCK:
-            ACTIVITY["running"] += 1
-            ACTIVITY["peak"] = max(ACTIVITY["peak"], ACTIVITY["running"])
-            ACTIVITY["calls"] += 1
         try:
             return fn(*args, **kwargs)
         except gr.Error:
@@ -601,9 +622,6 @@ def _friendly(fn):
         except Exception as e:  # pragma: no cover - the last line of defence
             log.error("handler %s failed:\n%s", fn.__name__, traceback.format_exc())
             raise gr.Error(f"internal error ({type(e).__name__}: {e}); the session is unchanged", duration=12) from None
-        finally:
-            with _ACTIVITY_LOCK:
-                ACTIVITY["running"] -= 1
 
     return wrapper
 
@@ -890,7 +908,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                 return {k: gr.skip() for k in pred_views}
             return prediction_outputs(session, session.inspect)
 
-        @_friendly
+        @_compute
         def on_load(request: gr.Request = None, dev=None, term=None, kind=None, alpha=None, *weights):
             # special arguments (request, progress, event data) come first: Gradio injects only
             # parameters before a *args
@@ -903,7 +921,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             # the inputs panel stays empty: the demo's files left in it would mix into the next upload
             return main_outputs(session, term, kind, alpha)
 
-        @_friendly
+        @_compute
         def on_diagnose(progress=gr.Progress(), session=None, dev=None, ctx=None, tgt=None, m_choice=None, m_file=None,
                         m_editor=None, thr=None, pr=None, t_depth=None, p_depths=None, d_kind=None, lat=None, cam=None,
                         fpx=None, fmm=None, sw=None, kobj=None, term=None, kind=None, alpha=None, d_source=None,
@@ -970,7 +988,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                 out[config_out] = weights_file(session)
             return out
 
-        @_friendly
+        @_compute
         def on_config(session, file, pred, term, kind, alpha):
             path = _path(file)
             if not path:
@@ -993,7 +1011,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                 out.update(main_outputs(session, term, kind, alpha))
             return out
 
-        @_friendly
+        @_compute
         def on_recompute(progress=gr.Progress(), session=None, dev=None, term=None, kind=None, alpha=None,
                          d_source=None, align=True, lat_choice=None, *rest):
             if session is None:
@@ -1008,7 +1026,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             session.sweep, session.last_balance = None, None  # computed with the old params / latents
             return main_outputs(session, term, kind, alpha)
 
-        @_friendly
+        @_compute
         def on_calibrate(file):
             path = _path(file)
             if not path:
@@ -1049,7 +1067,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             out[notes_box] = bundle.notes
             return out
 
-        @_friendly
+        @_compute
         def on_import(session, file, dev, term, kind, alpha, progress=gr.Progress()):
             path = _path(file)
             if not path:
@@ -1060,7 +1078,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                 new.files = session.files
             return restored_outputs(new, bundle, term, kind, alpha)
 
-        @_friendly
+        @_compute
         def on_open_link(session, link, dev, term, kind, alpha):
             sid = _session_id(link)
             new, bundle = session_from_bundle(store.load(sid), dev)
@@ -1068,7 +1086,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                 new.files = session.files
             return restored_outputs(new, bundle, term, kind, alpha)
 
-        @_friendly
+        @_compute
         def on_dataset(progress=gr.Progress(), name=None, sort=None, *weights):
             if root is None or not name:
                 return gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -1079,7 +1097,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             return df, _plot(dataset_chart(rows)), f"**{name}** · {len({r['sample'] for r in rows})} samples × " \
                 f"{len({r['checkpoint'] for r in rows})} checkpoints · values {source}", dataset_gallery(folder, df, sort, root=root)
 
-        @_friendly
+        @_compute
         def on_dataset_open(evt: gr.SelectData = None, progress=gr.Progress(), session=None, name=None,
                             table_value=None, dev=None, term=None, kind=None, alpha=None, *weights):
             if root is None or not name or evt is None:
@@ -1102,7 +1120,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                 new.files = session.files
             return main_outputs(new, term, kind, alpha)
 
-        @_friendly
+        @_compute
         def on_sweep(progress=gr.Progress(), session=None, kind=None, lo=None, hi=None, n=None, extra=True, dev=None,
                      pred=None):
             if session is None:
@@ -1125,7 +1143,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             out.update({masters[f]: session.family_scale.get(f, 1.0) for f in FAMILIES})
             return out
 
-        @_friendly
+        @_compute
         def on_balance(session, terms, scope, pred, term, kind, alpha):
             if session is None:
                 raise InputError("session", "nothing is loaded yet", "press Diagnose first")
@@ -1150,17 +1168,17 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
         hidden = dict(show_progress="hidden")
         restorable = [*everything, *weight_inputs, *param_inputs, notes_box]
         demo.load(on_load, [device_dd, heat_term, heat_kind, opacity, *weight_inputs], restorable,
-                  api_name="load_demo", **hidden).then(on_views, state, pred_views, api_visibility="private", **hidden)
+                  api_name="load_demo", **hidden, **COMPUTE).then(on_views, state, pred_views, api_visibility="private", **hidden)
         diag_inputs = [state, device_dd, context, target, mask_choice, mask_file, mask_editor, diff_threshold, preds,
                        target_depth, pred_depths, depth_kind, latents, camera_file, f_px, f_mm, sensor_w, k_obj,
                        heat_term, heat_kind, opacity, depth_source, align_depth, latent_choice, *weight_inputs, *param_inputs]
-        diagnose.click(on_diagnose, diag_inputs, everything, api_name="diagnose").success(
+        diagnose.click(on_diagnose, diag_inputs, everything, api_name="diagnose", **COMPUTE).success(
             on_views, state, pred_views, api_visibility="private", **hidden)
-        examples.load_input_event.then(on_diagnose, diag_inputs, everything, api_visibility="private").success(
+        examples.load_input_event.then(on_diagnose, diag_inputs, everything, api_visibility="private", **COMPUTE).success(
             on_views, state, pred_views, api_visibility="private", **hidden)
         recompute_inputs = [state, device_dd, heat_term, heat_kind, opacity, depth_source, align_depth, latent_choice,
                             *weight_inputs, *param_inputs]
-        device_dd.input(on_recompute, recompute_inputs, everything, api_visibility="private").success(
+        device_dd.input(on_recompute, recompute_inputs, everything, api_visibility="private", **COMPUTE).success(
             on_views, state, pred_views, api_visibility="private", **hidden)
         # two listeners on the same slider input, run side by side: the totals (fast) do not wait for the
         # figures, and both read the weights from the event's own inputs (no ordering between them)
@@ -1179,28 +1197,28 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                         [*weight_inputs, *weighted_views, config_out], api_visibility="private").then(
             lambda: DEFAULT_PRESET, None, preset_dd, api_visibility="private")
         config_in.upload(on_config, [state, config_in, *view_inputs],
-                         [*weight_inputs, *param_inputs, *everything], api_name="load_config").success(
+                         [*weight_inputs, *param_inputs, *everything], api_name="load_config", **COMPUTE).success(
             on_views, state, pred_views, api_visibility="private", **hidden)
-        recompute.click(on_recompute, recompute_inputs, everything, api_name="recompute").success(
+        recompute.click(on_recompute, recompute_inputs, everything, api_name="recompute", **COMPUTE).success(
             on_views, state, pred_views, api_visibility="private", **hidden)
         sweep_btn.click(on_sweep, [state, sweep_kind, sweep_lo, sweep_hi, sweep_n, sweep_extra, device_dd, inspect],
-                        sensitivity_views, api_name="sweep")
+                        sensitivity_views, api_name="sweep", **COMPUTE)
         balance_btn.click(on_balance, [state, balance_terms, balance_scope, *view_inputs],
-                          [*weight_inputs, *weighted_views, config_out], api_name="balance")
+                          [*weight_inputs, *weighted_views, config_out], api_name="balance", **COMPUTE)
         undo_btn.click(on_undo, [state, *view_inputs], [*weight_inputs, *weighted_views, config_out], api_name="undo_balance")
-        calib_zip.upload(on_calibrate, calib_zip, [k_obj, calib_md], api_name="calibrate")
+        calib_zip.upload(on_calibrate, calib_zip, [k_obj, calib_md], api_name="calibrate", **COMPUTE)
         export_btn.click(on_export, [state, notes_box], share_file, api_name="export_bundle")
         report_btn.click(on_report, [state, notes_box], share_file, api_name="report")
         link_btn.click(on_link, [state, notes_box], link_box, api_name="save_link").success(
             None, link_box, None, js="(url) => { if (url && navigator.clipboard) navigator.clipboard.writeText(url); }")
         import_file.upload(on_import, [state, import_file, device_dd, heat_term, heat_kind, opacity], restorable,
-                           api_name="import_bundle").success(on_views, state, pred_views, api_visibility="private", **hidden)
+                           api_name="import_bundle", **COMPUTE).success(on_views, state, pred_views, api_visibility="private", **hidden)
         gr.on([open_btn.click, open_box.submit], on_open_link, [state, open_box, device_dd, heat_term, heat_kind, opacity],
-              restorable, api_name="open_link").success(on_views, state, pred_views, api_visibility="private", **hidden)
+              restorable, api_name="open_link", **COMPUTE).success(on_views, state, pred_views, api_visibility="private", **hidden)
         gr.on([ds_dd.input, ds_sort.input], on_dataset, [ds_dd, ds_sort, *weight_inputs],
-              [ds_table, ds_chart, ds_md, ds_gallery], api_name="dataset")
+              [ds_table, ds_chart, ds_md, ds_gallery], api_name="dataset", **COMPUTE)
         gr.on([ds_table.select, ds_gallery.select], on_dataset_open, [state, ds_dd, ds_table, device_dd, heat_term, heat_kind, opacity, *weight_inputs],
-                        everything, api_visibility="private").success(on_views, state, pred_views,
+                        everything, api_visibility="private", **COMPUTE).success(on_views, state, pred_views,
                                                                        api_visibility="private", **hidden)
         target.change(lambda t: {"background": t, "layers": [], "composite": t} if t else None, target, mask_editor,
                       api_visibility="private", **hidden)
