@@ -38,9 +38,9 @@ def test_two_hundred_evaluations_do_not_grow_memory(app_url, tmp_path):
                                    cam=files.camera).items():
                 args[ep.index("/diagnose", key)] = handle_file(str(value))
             args[ep.index("/diagnose", "pr")] = [handle_file(str(p)) for p in files.predictions]
-            name, start = "/diagnose", ep.weights_at("/diagnose") + ep.n_weights
+            name = "/diagnose"
         else:
-            args, name, start = ep.defaults("/recompute"), "/recompute", ep.weights_at("/recompute") + ep.n_weights
+            args, name = ep.defaults("/recompute"), "/recompute"
         labels = [p.get("label") or "" for p in ep.params[name]]
         args[next(k for k, lab in enumerate(labels) if lab.startswith("temperature"))] = temperature
         summary = user.client.predict(*args, api_name=name)[-1]
