@@ -38,7 +38,15 @@ from .weights import PRESETS, WeightsConfig
 log = logging.getLogger("geoviz.ui")
 
 ROOT = Path(__file__).resolve().parents[1]
-ASSETS = ROOT / "assets"
+
+
+def _assets_dir() -> Path:
+    """The demo assets: ``geoviz/assets`` when installed (package data), ``assets/`` in a checkout."""
+    installed = Path(__file__).resolve().parent / "assets"
+    return installed if (installed / "insert_box").is_dir() else ROOT / "assets"
+
+
+ASSETS = _assets_dir()
 FAMILY_LABELS = {
     "latent": "002 · latent geometry",
     "depth": "000 · depth consistency",
