@@ -6,13 +6,14 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: run test bench lint golden assets clean help
+.PHONY: run test bench lint docs golden assets clean help
 
 help:
 	@echo "make run    - set up $(VENV) if needed and serve the dashboard on http://$(HOST):$(PORT)"
 	@echo "make test   - set up $(VENV) (with test tools) and run the whole test suite"
 	@echo "make bench  - print the benchmarks (medians, ratios) of bench/"
 	@echo "make lint   - ruff"
+	@echo "make docs   - the API reference of losses and geoviz, from the docstrings, into docs/api/ (offline)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +39,11 @@ bench: $(VENV)/.dev-installed
 
 lint: $(VENV)/.dev-installed
 	$(PY) -m ruff check .
+
+# pdoc renders the docstrings (reStructuredText style) to static HTML; no network at build or view time
+docs: $(VENV)/.dev-installed
+	$(PY) -m pdoc losses geoviz --docformat restructuredtext -o docs/api
+	@echo "open docs/api/index.html"
 
 golden: $(VENV)/.dev-installed
 	$(PY) bench/make_golden.py

@@ -50,10 +50,12 @@ class Sample:
 
     @property
     def size(self) -> tuple[int, int]:
+        """``(H, W)`` of the target, the size every array of the sample was reconciled to."""
         return self.target.shape[0], self.target.shape[1]
 
     @property
     def prediction_names(self) -> list[str]:
+        """The predictions' names (checkpoints), in upload order."""
         return list(self.predictions)
 
     def fingerprint(self, *arrays: Any) -> str:

@@ -35,6 +35,12 @@ from .terms import FAMILIES, PARAM_GROUPS, REGISTRY, resolve_params
 from .ui_components import image_upload
 from .weights import PRESETS, WeightsConfig
 
+__all__ = [
+    "build_demo", "launch", "launch_options", "exposure_warnings", "Session", "Models", "new_session",
+    "demo_session", "session_from_bundle", "build_session_sample", "params_from_controls", "report_summary",
+    "ASSETS", "WEIGHT_TERMS", "COMPUTE", "ACTIVITY", "DEFAULT_MAX_UPLOAD_MB", "DEFAULT_CONCURRENCY",
+]
+
 log = logging.getLogger("geoviz.ui")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,9 +141,11 @@ class Session:
     last_balance: Any = None  # geoviz.balance.BalanceResult of the last balance
 
     def effective_weights(self) -> dict[str, float]:
+        """Each term's slider weight × its family master: the weights ``combine`` and exports use."""
         return {t: w * self.family_scale.get(REGISTRY[t].family, 1.0) for t, w in self.weights.items()}
 
     def combined(self) -> Combined:
+        """``combine`` of this session's report with its effective weights (cheap: no term is called)."""
         return combine(self.report, self.effective_weights())
 
 
@@ -168,6 +176,7 @@ def _fmt(v: float | None, digits: int = 4) -> str:
 
 
 def totals_html(session: Session, combined: Combined) -> str:
+    """One card per prediction with its weighted total; the lowest is marked ``best``."""
     preds = session.report.predictions
     best = min(preds, key=lambda p: combined.totals[p])
     cards = []
@@ -235,6 +244,7 @@ def skipped_md(session: Session) -> str:
 
 
 def notices_md(session: Session) -> str:
+    """Markdown: device, image and latent sizes, then every notice of the report (resizes, models…)."""
     r = session.report
     dev = r.device.upper() if r.device != "cpu" else "CPU"
     items = [f"device **{dev}** · image {r.image_size[1]}×{r.image_size[0]} · latents {r.latent_size[1]}×{r.latent_size[0]}"]
@@ -243,6 +253,7 @@ def notices_md(session: Session) -> str:
 
 
 def bars_figure(session: Session, combined: Combined) -> dict:
+    """The stacked weighted contributions of every term, one bar per prediction (a plotly dict)."""
     return FG.contributions_bar(session.report.predictions, session.report.terms, combined.weighted,
                                 TERM_LABELS, combined.totals)
 
@@ -256,6 +267,9 @@ def _pil_of(session: Session, pred: str):
 
 
 def heatmap_figure(session: Session, combined: Combined, pred: str, term: str, kind: str, opacity: float) -> dict:
+    """The heatmap over ``pred``: ``term`` (or the weighted total) as ``kind`` ``"contribution"``
+    (the map whose sum is the value, where the term has one) or ``"gradient"`` (|∂L/∂input|, signed
+    for depth), overlaid on the prediction at ``opacity``; a titled empty figure when skipped."""
     img = _pil_of(session, pred)
     if term == TOTAL:
         if kind == "gradient":
@@ -289,6 +303,8 @@ def heatmap_figure(session: Session, combined: Combined, pred: str, term: str, k
 
 
 def latent_views(session: Session, pred: str) -> tuple[str, dict, dict, dict, dict, dict]:
+    """The Latent geometry tab for ``pred``: its summary markdown and the change-mask, reference,
+    signed-distance, boundary-band and weight-map figures."""
     res = session.report.results[pred]
     dice, area, mse, bnd = res["latent_dice"], res["latent_area"], res["latent_mse"], res["latent_boundary"]
     ex = dice.extras
@@ -310,6 +326,8 @@ def latent_views(session: Session, pred: str) -> tuple[str, dict, dict, dict, di
 
 
 def depth_views(session: Session, pred: str):
+    """The Depth tab for ``pred``: summary markdown and its figures (depth maps, difference, regions,
+    scale statistics, per-scale gradients); figures are None where the term was skipped."""
     res = session.report.results[pred]
     inside = res["depth_inside"]
     img = _pil_of(session, pred)
@@ -369,6 +387,7 @@ def decoded_latents(session: Session, pred: str):
 
 
 def texture_views(session: Session, pred: str):
+    """The Texture tab for ``pred``: summary markdown, radial spectra, ACF and log-polar figures."""
     res = session.report.results[pred]
     spec, acf, lp = res["texture_spectral"], res["texture_acf"], res["texture_log_polar"]
     lines = []
@@ -386,6 +405,7 @@ def texture_views(session: Session, pred: str):
 
 
 def checkpoint_views(session: Session, combined: Combined):
+    """The Checkpoints tab: weighted terms and totals along the predictions (ordered by step)."""
     preds = session.report.predictions
     order = sorted(preds, key=lambda p: (FG.step_of(p), p))
     best = min(preds, key=lambda p: combined.totals[p])
@@ -530,6 +550,9 @@ WEIGHT_TERMS: list[str] = [t for fam in FAMILIES for t in FAMILIES[fam]]
 
 def new_session(sample: Sample, params: dict | None, weights: dict[str, float], device: str,
                 progress=None, models: Models | None = None) -> Session:
+    """Evaluate ``sample`` (every term, every prediction) with ``params`` and the ``models`` (latent
+    encoder, depth estimator) into a new Session holding ``weights``; ``progress(fraction, desc)``
+    is Gradio's progress callback or None."""
     p = resolve_params(params)
     models = models or Models()
 
@@ -564,6 +587,7 @@ def evaluate_with(sample: Sample, params: dict, device: str, models: Models | No
 
 
 def demo_session(device: str = "auto") -> Session:
+    """The bundled ``insert_box`` demo, diagnosed with the default preset (what the dashboard opens on)."""
     sample = load_sample(ASSETS / "insert_box")
     return new_session(sample, None, PRESETS[DEFAULT_PRESET], device)
 
@@ -1237,6 +1261,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
 
 
 def bundle_bytes(session: Session, notes: str = "") -> bytes:
+    """The session as a ``.geoviz.zip`` bundle (inputs, values, params, effective weights, notes)."""
     return export_bundle(session.sample, session.report.values, params=session.params,
                          weights=session.effective_weights(), notes=notes or "", device=session.report.device,
                          encoder=session.report.encoder)
@@ -1355,6 +1380,7 @@ def dataset_rows(folder: Path, weights: dict[str, float], progress=None,
 
 
 def dataset_table(rows: list[dict], sort: str) -> pd.DataFrame:
+    """Rows (sample × checkpoint) as a table sorted by ``sort`` (a term or ``total``), worst first."""
     cols = ["sample", "checkpoint", "total", *REGISTRY]
     df = pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
     key = sort if sort in df.columns else "total"
@@ -1382,6 +1408,7 @@ def dataset_gallery(folder: Path, df: pd.DataFrame, sort: str, limit: int = 48, 
 
 
 def dataset_chart(rows: list[dict]) -> dict:
+    """A box plot of the weighted total per checkpoint over the dataset (a plotly dict)."""
     cks = sorted({r["checkpoint"] for r in rows}, key=lambda c: (FG.step_of(c), c))
     data = [{"type": "box", "name": ck, "y": [r["total"] for r in rows if r["checkpoint"] == ck], "boxpoints": "all"}
             for ck in cks]
