@@ -255,9 +255,13 @@ class GeometryLoss(torch.nn.Module):
         return cls(config.get("weights") or {}, config.get("params") or {})
 
     def active_terms(self) -> list[str]:
+        """The terms with a non-zero weight, in the dashboard's order (the ones ``forward`` computes)."""
         return [t for t in TERM_NAMES if self.weights.get(t, 0.0) != 0.0]
 
     def forward(self, **inputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Keyword tensors (see the class docstring) → ``(total, terms)``: the weighted sum (a scalar
+        on the inputs' device, differentiable) and each active term's unweighted value. Raises
+        ValueError naming every active term whose inputs are missing (None counts as missing)."""
         given = {k for k, v in inputs.items() if v is not None}
         missing = {t: [i for i in TERM_INPUTS[t] if i not in given] for t in self.active_terms()}
         missing = {t: m for t, m in missing.items() if m}

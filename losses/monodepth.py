@@ -175,6 +175,8 @@ class WeightedDataLoss(nn.Module):
 
     @full_precision
     def forward(self, depth, gt, mask, reduction: Reduction = "mean"):
+        """``[B,1,H,W]`` maps and mask → scalar (``"mean"``) or the ``[B,1,H,W]`` contribution map
+        (``"none"``, summing to the scalar)."""
         d, g, m = _prepare(depth, gt, mask)
         if m.shape != d.shape:
             m = m.expand_as(d)
@@ -232,6 +234,7 @@ class StandardizeData(nn.Module):
 
     @full_precision
     def forward(self, depth, gt, mask):
+        """``[B,1,H,W]`` maps and mask → ``(sta_depth, sta_gt)``, each ``[B,1,H,W]``."""
         d, g, m = _prepare(depth, gt, mask)
         if m.shape != d.shape:
             m = m.expand_as(d)
@@ -354,6 +357,8 @@ class WeightedMSGradLoss(nn.Module):
 
     @full_precision
     def forward(self, depth, gt, mask, reduction: Reduction = "mean"):
+        """``[B,1,H,W]`` maps and mask → scalar (``"mean"``) or the ``[B,1,H,W]`` contribution map
+        (``"none"``, summing to the scalar)."""
         d, g, m = _prepare(depth, gt, mask)
         if reduction == "mean":
             return _MSGradFn.apply(d, g, m.contiguous(), self.scales, self.eps)

@@ -292,6 +292,9 @@ class SpectralPeriodLoss(torch.nn.Module):
 
     @full_precision
     def forward(self, pred, target, mask, center_override=None):
+        """``pred``, ``target`` ``[B,C,H,W]``, ``mask`` ``[B,1,H,W]`` (the region compared) → scalar
+        ``mean_b(w_peak·peak + w_band·band)``; ``center_override`` replaces the target's peak as the
+        band's centre (normalised frequency, a number or ``[B]``)."""
         return self.combine_terms(self.terms(pred, target, mask, center_override))
 
 
@@ -345,6 +348,9 @@ class LogPolarAlignLoss(torch.nn.Module):
         self.blur_log_r, self.blur_t = blur_log_r, blur_t
 
     def maps(self, pred, target, mask) -> tuple[torch.Tensor, torch.Tensor]:
+        """``pred``, ``target`` ``[B,C,H,W]``, ``mask`` ``[B,1,H,W]`` → the blurred, compressed log-polar
+        amplitude maps ``(L_pred, L_tgt)``, each ``[B,1,out_t,out_r]`` (rows: angle over [0, π);
+        columns: log-radius from ``r_min`` to 1)."""
         both, m = _pair(pred, target, mask)
         n = fft_size(*both.shape[-2:])
         amp = power_spectrum(apodise(both, taper_window(m).repeat(2, 1, 1, 1)), n).add(1e-20).sqrt()
@@ -355,10 +361,12 @@ class LogPolarAlignLoss(torch.nn.Module):
         return lp[:b], lp[b:]
 
     def loss_from_maps(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """``w·mean((a − b)²)`` of two :meth:`maps` outputs → scalar."""
         return self.w * (a - b).square().mean()
 
     @full_precision
     def forward(self, pred, target, mask):
+        """``pred``, ``target`` ``[B,C,H,W]``, ``mask`` ``[B,1,H,W]`` → scalar (maps, then their MSE)."""
         return self.loss_from_maps(*self.maps(pred, target, mask))
 
 
@@ -375,6 +383,8 @@ class ScaleConsistencyLoss(torch.nn.Module):
 
     @full_precision
     def forward(self, pred1, pred2, mask):
+        """Two runs ``pred1``, ``pred2`` ``[B,C,H,W]``, ``mask`` ``[B,1,H,W]`` → scalar; both runs are
+        differentiated (neither is the reference)."""
         both, m = _pair(pred1, pred2, mask, names=("pred1", "pred2"))
         peak = radial_spectrum(both, m, self.r_bins, self.tau, self.min_bin, self.max_bin).peak
         b = peak.shape[0] // 2
@@ -392,13 +402,18 @@ class ACFPeriodLoss(torch.nn.Module):
         self.r_bins, self.tau, self.min_rel, self.max_rel, self.w = r_bins, tau, min_rel, max_rel, w
 
     def analyse(self, pred, target, mask) -> tuple[ACFAnalysis, int]:
+        """``pred``, ``target`` ``[B,C,H,W]``, ``mask`` ``[B,1,H,W]`` → (the ACF analysis of the
+        ``2B`` stacked images — predictions first —, ``B``)."""
         both, m = _pair(pred, target, mask)
         b = both.shape[0] // 2
         return acf_analysis(both, m, self.r_bins, self.tau, self.min_rel, self.max_rel), b
 
     def loss_from_analysis(self, a: ACFAnalysis, b: int) -> torch.Tensor:
+        """``w·mean_b (log p_pred − log p_tgt)²`` from :meth:`analyse`'s output (the target's period
+        is a constant: gradients reach the prediction only) → scalar."""
         return self.w * _log_ratio_sq(a.period[:b], a.period[b:].detach()).mean()
 
     @full_precision
     def forward(self, pred, target, mask):
+        """``pred``, ``target`` ``[B,C,H,W]``, ``mask`` ``[B,1,H,W]`` → scalar."""
         return self.loss_from_analysis(*self.analyse(pred, target, mask))
