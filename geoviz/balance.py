@@ -44,6 +44,8 @@ class GradientBalance:
     total_norm: dict[str, float]
 
     def groups(self) -> dict[str, list[str]]:
+        """``{input: [term, …]}``: the terms grouped by the input their gradient is taken on (``latent``,
+        ``depth``, ``image``), in the report's term order; skipped terms are listed too."""
         out: dict[str, list[str]] = {}
         for t, i in self.inputs.items():
             out.setdefault(i, []).append(t)

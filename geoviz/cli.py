@@ -525,6 +525,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one ``geoviz`` command (``serve``, ``evaluate``, ``report``, ``calibrate``) from ``argv``
+    (default: ``sys.argv[1:]``) and return the exit status: 0 on success, 1 when ``evaluate`` had
+    failed samples, 2 on an :class:`~geoviz.io.InputError` (printed as ``error: …`` on stderr).
+    Usage errors exit through argparse (``SystemExit(2)``); other exceptions propagate."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     args = build_parser().parse_args(argv)

@@ -178,6 +178,10 @@ class DepthAnythingV2Small(nn.Module):
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` ``[B,3,H,W]`` float, ImageNet-normalised, ``H`` and ``W`` multiples of 14 → relative inverse
+        depth ``[B,1,H,W]`` (≥ 0, arbitrary scale and shift). Differentiable (no ``no_grad`` here).
+
+        Raises ``ValueError`` when ``H`` or ``W`` is not a multiple of 14 (use :class:`DepthEstimator`)."""
         h, w = x.shape[-2:]
         if h % PATCH or w % PATCH:
             raise ValueError(f"input {h}×{w} is not a multiple of {PATCH}; use DepthEstimator for any size")
@@ -205,6 +209,9 @@ class DepthEstimator(nn.Module):
 
     @staticmethod
     def network_size(height: int, width: int, input_size: int = INPUT_SIZE) -> tuple[int, int]:
+        """``(height, width)`` the network runs at for an image of ``height × width`` pixels: scaled so the
+        shorter side is ``input_size``, each side rounded to a multiple of 14 (rounded up instead when the
+        nearest multiple would fall below ``input_size``)."""
         scale = max(input_size / height, input_size / width)
 
         def fit(v: float) -> int:
@@ -215,6 +222,10 @@ class DepthEstimator(nn.Module):
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """``images`` ``[B,3,H,W]`` in ``[0,1]`` (any float dtype, on the model's device) → relative inverse depth
+        ``[B,1,H,W]`` float32 at the images' size (≥ 0; larger = nearer). Runs under ``torch.no_grad()``.
+
+        Raises ``ValueError`` when ``images`` is not ``[B,3,H,W]``."""
         if images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"images must be [B,3,H,W]; got {tuple(images.shape)}")
         h, w = images.shape[-2:]

@@ -24,6 +24,10 @@ PATCH = 8
 
 
 class LatentEncoder(Protocol):
+    """What :func:`encode_sample` and :func:`geoviz.evaluate.evaluate` need of an encoder: ``name`` (recorded
+    as the latents' source, and part of the cache key), ``label`` (shown to people), ``is_proxy`` (True
+    when the latents are not a real VAE's) and ``encode``."""
+
     name: str
     label: str
     is_proxy: bool
@@ -63,6 +67,9 @@ class ProxyEncoder:
         self.seed = seed
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """``images`` ``[B,3,H,W]`` in ``[0,1]`` → proxy latents ``[B,16,h,w]`` with the images' device and
+        dtype, ``(h, w) =`` :func:`latent_size` ``(H, W)`` (the images are resized to ``8h × 8w`` first when
+        their sides are not multiples of 8). Differentiable: gradients flow back to ``images``."""
         b, c, h, w = images.shape
         lh, lw = latent_size(h, w)
         x = images * 2.0 - 1.0
@@ -210,6 +217,9 @@ class TAEF1Encoder:
 
     @torch.no_grad()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """``images`` ``[B,3,H,W]`` in ``[0,1]`` (clamped) → TAEF1 latents ``[B,16,h,w]`` float32 on the images'
+        device, ``(h, w) =`` :func:`latent_size` ``(H, W)`` (the images are resized to ``8h × 8w`` first when
+        their sides are not multiples of 8). Runs on ``self.device`` in float32, without gradients."""
         b, c, h, w = images.shape
         lh, lw = latent_size(h, w)
         x = images.to(self.device, torch.float32)
@@ -219,6 +229,10 @@ class TAEF1Encoder:
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """``latents`` ``[B,16,h,w]`` (normalised, as :meth:`encode` gives them) → images ``[B,3,8h,8w]``
+        float32 in ``[0,1]`` on the latents' device, without gradients.
+
+        Raises ``ValueError`` when the encoder was loaded without decoder weights."""
         if self.decoder is None:
             raise ValueError("TAEF1 was loaded without decoder weights: pass decoder_weights to decode")
         return self.decoder(latents.to(self.device, torch.float32)).clamp(0, 1).to(latents.device)

@@ -60,6 +60,7 @@ class ResultCache:
         self.misses = 0
 
     def get(self, key: tuple) -> TermResult | None:
+        """The TermResult stored under ``key`` (marked most recently used), or None; counts a hit or a miss."""
         with self._lock:
             item = self._data.get(key)
             if item is None:
@@ -70,6 +71,9 @@ class ResultCache:
             return item[0]
 
     def put(self, key: tuple, value: TermResult) -> None:
+        """Store ``value`` under ``key`` (replacing any previous entry), then evict least recently used
+        entries while the held bytes exceed ``max_bytes`` — the newest entry is always kept, even alone
+        over the limit."""
         size = _nbytes(value)
         with self._lock:
             if key in self._data:
@@ -81,6 +85,7 @@ class ResultCache:
                 self._bytes -= s
 
     def clear(self) -> None:
+        """Drop every entry (the ``hits`` / ``misses`` counters are kept)."""
         with self._lock:
             self._data.clear()
             self._bytes = 0
@@ -90,6 +95,7 @@ class ResultCache:
 
     @property
     def nbytes(self) -> int:
+        """Bytes of the NumPy arrays held (each result's maps, full gradient and array extras)."""
         return self._bytes
 
 
@@ -122,6 +128,7 @@ class Report:
 
     @property
     def values(self) -> dict[str, dict[str, float | None]]:
+        """``{prediction: {term: value}}`` read from ``results`` (None where the term was skipped)."""
         return {p: {t: r.value for t, r in res.items()} for p, res in self.results.items()}
 
     def skipped(self) -> dict[str, dict[str, str]]:

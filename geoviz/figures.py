@@ -403,6 +403,10 @@ def spectra_figure(extras: dict, title: str = "Radial power spectra") -> dict:
 
 
 def acf_figure(extras: dict, title: str = "Autocorrelation (radial profile)") -> dict:
+    """Prediction and target radial autocorrelation profiles against lag (px), from the ``texture_acf``
+    term's extras: ``lags``, ``acf_pred``, ``acf_target`` (1-D arrays, required); ``lag_range``
+    ``(min, max)`` px shaded as the searched lags, ``period_pred_px`` / ``period_target_px`` as dashed
+    lines when finite. Returns a plotly figure dict."""
     lags = typed_array(np.asarray(extras["lags"]))
     data = [
         {"type": "scatter", "mode": "lines", "name": "prediction", "x": lags, "y": typed_array(np.asarray(extras["acf_pred"])),
@@ -462,6 +466,9 @@ def scale_figure(extras: dict) -> dict:
 
 
 def per_scale_figure(per_scale: dict[str, float]) -> dict:
+    """Bars of the 004 multi-scale gradient error at each scale, ``per_scale`` ``{scale: value}`` (the
+    ``rgrad_per_scale`` extra of the monodepth terms, keys ``"1"``, ``"2"``, ``"4"``, ``"8"``), on the
+    standardised depths. Returns a plotly figure dict."""
     xs = list(per_scale)
     return {"data": [{"type": "bar", "x": [f"scale {s}" for s in xs], "y": [per_scale[s] for s in xs],
                       "marker": {"color": "#72B7B2"}, "hovertemplate": "%{x}: %{y:.4g}<extra></extra>"}],

@@ -345,6 +345,8 @@ _ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
 
 
 def default_sessions_dir() -> Path:
+    """Where saved sessions live by default: ``$XDG_CACHE_HOME/geoviz/sessions``, else
+    ``~/.cache/geoviz/sessions`` (not created here: :meth:`SessionStore.save` does)."""
     base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     return base / "geoviz" / "sessions"
 
@@ -371,6 +373,10 @@ class SessionStore:
         return sid
 
     def path(self, sid: str) -> Path:
+        """The file of session ``sid`` (``<root>/<sid>.geoviz.zip``).
+
+        Raises :class:`InputError` when ``sid`` is not a 32-character id of ``[A-Za-z0-9_-]`` (so it can
+        never name a path outside the store) or when no saved session has it."""
         if not isinstance(sid, str) or not _ID.match(sid):
             raise InputError("session link", "is not a valid session id", "copy the whole link")
         p = self.root / f"{sid}.geoviz.zip"
@@ -380,6 +386,9 @@ class SessionStore:
         return p
 
     def load(self, sid: str) -> Bundle:
+        """The saved session ``sid`` read back as a :class:`Bundle` (see :func:`import_bundle`).
+
+        Raises :class:`InputError` for an invalid or unknown id, or a file that is not a valid bundle."""
         return import_bundle(self.path(sid).read_bytes())
 
 

@@ -101,6 +101,7 @@ class Sweep:
 
     @property
     def terms(self) -> list[str]:
+        """The terms that have curves (applicable and not skipped), in the order of ``values``."""
         return list(self.values)
 
     def total(self, weights: dict[str, float], axis: str = "scale") -> list[float]:
@@ -116,9 +117,13 @@ class Sweep:
         return out.tolist()
 
     def total_response(self, weights: dict[str, float]) -> Response:
+        """The :class:`Response` of the weighted total's scale curve (:meth:`total` at ``weights``), with the
+        sweep's ``tolerance``: where the combined loss has its minimum and whether that is flagged."""
         return analyse_response(self.scales, self.total(weights), self.tolerance)
 
     def flagged(self) -> dict[str, str]:
+        """``{term: reason}`` for every term whose response is flagged (minimum off ``1 ± tolerance``, no
+        response to scale, or too few finite values); skipped terms are in ``skipped`` instead."""
         return {t: r.flagged for t, r in self.responses.items() if r.flagged}
 
 

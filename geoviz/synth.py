@@ -67,9 +67,13 @@ class Camera:
 
     @property
     def f_mm(self) -> float:
+        """The focal length in millimetres, ``f_px·sensor_width_mm/width``."""
         return self.f_px * self.sensor_width_mm / self.width
 
     def to_dict(self) -> dict:
+        """The camera as written to ``camera.json``: ``f_px``, ``f_mm``, ``sensor_width_mm``, ``width``,
+        ``height`` (pixels), the principal point ``cx``, ``cy`` (pixels, the image centre) and
+        ``cam_height_m`` (metres above the floor)."""
         return {
             "f_px": self.f_px,
             "f_mm": self.f_mm,
@@ -129,6 +133,11 @@ class Region:
 
 @dataclass(frozen=True)
 class Scene:
+    """A room to render: ``camera``; ``floor`` and ``wall`` materials; ``wall_z`` (m) the back wall's
+    distance; ``obj`` the object on the floor (None: none); ``region`` a rectangle of the wall with its
+    own material (None: none); ``light`` the direction toward the light (world axes: x right, y up,
+    z away from the camera; normalised when rendering)."""
+
     camera: Camera = field(default_factory=Camera)
     floor: Material = field(default_factory=lambda: Material("planks", period=0.18, aspect=6.0, joint=0.004,
                                                                  color=(0.62, 0.45, 0.30), joint_color=(0.30, 0.20, 0.13), seed=3))
@@ -154,6 +163,7 @@ class Render:
 
     @property
     def inv_depth(self) -> np.ndarray:
+        """``1 / depth``: inverse metric depth ``[H,W]`` float32, in 1/m."""
         return (1.0 / self.depth).astype(np.float32)
 
 
@@ -459,6 +469,7 @@ def shift_object(scene: Scene, dx: float = 0.0, dz: float = 0.0) -> Scene:
 
 
 def without_object(scene: Scene) -> Scene:
+    """The scene with its object removed (floor, wall and region unchanged): the context view."""
     return replace(scene, obj=None)
 
 
@@ -469,6 +480,9 @@ def scale_region_period(scene: Scene, s: float) -> Scene:
 
 
 def rotate_region_material(scene: Scene, degrees: float) -> Scene:
+    """The region's material pattern rotated in the wall plane by ``degrees`` (added to its
+    ``angle_deg``; the rotation is about the region's lower-left corner, where its pattern coordinates
+    start). The scene must have a region."""
     r = scene.region
     m = r.material
     return replace(scene, region=replace(r, material=replace(m, angle_deg=m.angle_deg + degrees)))
@@ -671,6 +685,10 @@ def write_dataset(out: Path, n_samples: int = 6, checkpoints: dict[str, float] |
 
 
 def write_assets(out: Path, size: int = 512) -> None:
+    """Render the demo assets into ``out`` (deterministic): ``insert_box/`` and ``tiles_wall/`` (context,
+    target, mask, ``target_depth.npy``, ``camera.json``, ``pred/`` and ``pred_depth/`` per checkpoint,
+    ``truth.json``) and ``calibration/`` (24 samples of mask, depth and camera, and ``truth.json``).
+    ``size`` is the image side in pixels."""
     out = Path(out)
     write_insert_box(out / "insert_box", size)
     write_tiles_wall(out / "tiles_wall", size)

@@ -64,6 +64,11 @@ class Param:
     default: Any = None  # filled from losses.config.DEFAULT_PARAMS
 
     def check(self, value: Any, group: str) -> Any:
+        """``value`` checked and normalised for this parameter of ``group``: None (when ``optional``), the
+        value itself (``choice``, ``bool``), an ``int`` or a ``float`` within ``[low, high]`` (inclusive).
+
+        Raises ``ValueError`` naming ``params.<group>.<name>`` for an empty, wrong-kind, non-finite,
+        non-integer (``int`` kind) or out-of-range value."""
         where = f"params.{group}.{self.name}"
         if value is None:
             if self.optional:
@@ -194,6 +199,7 @@ class TermResult:
 
     @property
     def ok(self) -> bool:
+        """True when the term was computed (``skipped`` is None)."""
         return self.skipped is None
 
 
@@ -231,6 +237,13 @@ class TermInputs:
 
 @dataclass(frozen=True)
 class Term:
+    """One loss term: ``name`` (the registry key), ``family`` (``latent``, ``depth``, ``scale``,
+    ``monodepth``, ``texture``), ``spec`` (its document, ``"000"``–``"004"``), ``label`` and
+    ``description`` for people, ``needs`` (inputs beyond the images: ``latents``, ``depth``,
+    ``camera``, ``second_run``), ``default_weight`` (the document's starter), ``groups`` (the
+    parameter groups it reads), ``input`` (what its gradient is taken on: ``latent``, ``depth``,
+    ``image``) and ``compute(inputs, params) -> TermResult`` with ``params`` resolved."""
+
     name: str
     family: str  # latent | depth | scale | monodepth | texture
     spec: str
@@ -491,6 +504,9 @@ def _depth_scale(inp: TermInputs, p: dict) -> TermResult:
 
 
 def monodepth_region(inp: TermInputs, p: dict) -> torch.Tensor:
+    """The pixels the 004 terms compare, per ``p["monodepth"]["region"]``, as a float map shaped like
+    ``inp.mask`` (``[1,1,H,W]``): ``"inside"`` the mask itself (soft values kept), ``"outside"``
+    ``1 − (mask > 0.5)``, ``"all"`` ones."""
     region = p["monodepth"]["region"]
     if region == "inside":
         return inp.mask
@@ -534,6 +550,8 @@ def _mono(part: str):
 
 
 def spectral_loss(p: dict) -> T.SpectralPeriodLoss:
+    """The :class:`losses.texture.SpectralPeriodLoss` configured from the ``texture_spectral`` group of
+    the resolved params ``p`` (:func:`resolve_params`); shared by the 003 spectral term and the sweeps."""
     q = p["texture_spectral"]
     return T.SpectralPeriodLoss(r_bins=q["r_bins"], tau=q["tau"], band_sigma=q["band_sigma"], w_peak=q["w_peak"],
                                 w_band=q["w_band"], min_bin=q["min_bin"])

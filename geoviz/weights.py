@@ -43,6 +43,10 @@ PRESETS: dict[str, dict[str, float]] = {
 
 
 def preset(name: str) -> dict[str, float]:
+    """A copy of the preset ``name``'s weights (a key of :data:`PRESETS`): every registered term, 0 for
+    the terms outside the preset's families.
+
+    Raises ``ValueError`` for an unknown preset name."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {list(PRESETS)}")
     return dict(PRESETS[name])
@@ -67,13 +71,19 @@ class WeightsConfig:
         resolve_params(self.params)  # checks names and ranges
 
     def to_dict(self) -> dict:
+        """``{"version", "weights", "params"}`` as plain dicts (copies; ``params`` as given, defaults not
+        filled in — see :meth:`resolved_params`)."""
         return {"version": self.version, "weights": dict(self.weights), "params": _plain(self.params)}
 
     def to_json(self) -> str:
+        """:meth:`to_dict` as JSON text: keys sorted, indented by 2, ending in a newline."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
     @classmethod
     def from_dict(cls, data: dict) -> WeightsConfig:
+        """A config from its JSON object (as :meth:`to_dict` writes it); missing ``weights`` / ``params`` are
+        empty. Raises ``ValueError`` for a non-object, another ``version``, an unexpected key, an unknown
+        term, a non-number weight or an invalid parameter."""
         if not isinstance(data, dict):
             raise ValueError("a weights config must be a JSON object")
         version = data.get("version")
@@ -86,6 +96,7 @@ class WeightsConfig:
 
     @classmethod
     def from_json(cls, text: str) -> WeightsConfig:
+        """A config from JSON text; raises ``ValueError`` for invalid JSON or as :meth:`from_dict`."""
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
@@ -93,12 +104,15 @@ class WeightsConfig:
         return cls.from_dict(data)
 
     def save(self, path: str | Path) -> Path:
+        """Write :meth:`to_json` to ``path`` (UTF-8, replacing any file there) and return it as a ``Path``."""
         path = Path(path)
         path.write_text(self.to_json(), encoding="utf-8")
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> WeightsConfig:
+        """A config read from the JSON file at ``path``; raises ``ValueError`` as :meth:`from_json` (and
+        ``OSError`` when the file cannot be read)."""
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
 
     def resolved_params(self) -> dict[str, dict]:
