@@ -181,7 +181,7 @@ def evaluate_dataset(
     worker)."""
     from torch.utils.data import DataLoader
 
-    from .evaluate import combine, evaluate
+    from .evaluate import combine, evaluate, resolve_device
     from .terms import REGISTRY
 
     terms = list(REGISTRY)
@@ -209,7 +209,8 @@ def evaluate_dataset(
                         from .depth_models import with_estimated_depth
                         from .terms import resolve_params
 
-                        sample, _ = with_estimated_depth(sample, depth_estimator, depth_source, align_depth, device,
+                        sample, _ = with_estimated_depth(sample, depth_estimator, depth_source, align_depth,
+                                                         resolve_device(device),
                                                          outside_r=resolve_params(params)["depth_consistency"]["outside_dilate_r"])
                     report = evaluate(sample, params, device=device, cache=None, encoder=encoder)
                     c = combine(report, weights)
@@ -338,7 +339,9 @@ def cmd_evaluate(args) -> int:
     if world > 1:
         import torch.distributed as dist
 
-        counts = torch.tensor([failed, len(mine)], dtype=torch.int64)
+        # NCCL reduces CUDA tensors only; gloo CPU ones
+        counts = torch.tensor([failed, len(mine)], dtype=torch.int64,
+                              device=f"cuda:{torch.cuda.current_device()}" if dist.get_backend() == "nccl" else "cpu")
         dist.all_reduce(counts)
         failed = int(counts[0])
         dist.barrier()
@@ -405,8 +408,7 @@ def cmd_report(args) -> int:
 
 def cmd_calibrate(args) -> int:
     from .calibration import calibrate_folder
-
-    cal = calibrate_folder(args.dataset, depth_kind=args.depth_kind, depth_stat=args.stat)
+    cal = calibrate_folder(args.dataset, depth_kind=args.depth_kind, depth_stat=args.stat)  # raises when no sample gives a k
     ks = [k for k in cal.per_sample.values() if math.isfinite(k)]
     print(f"k_obj = {cal.k_obj:.6g}  ({cal.depth_kind} depth, {args.stat} statistic, {len(ks)} of "
           f"{len(cal.per_sample)} samples usable; per-sample k from {min(ks):.6g} to {max(ks):.6g}, "

@@ -347,7 +347,7 @@ _ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
 def default_sessions_dir() -> Path:
     """Where saved sessions live by default: ``$XDG_CACHE_HOME/geoviz/sessions``, else
     ``~/.cache/geoviz/sessions`` (not created here: :meth:`SessionStore.save` does)."""
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")  # empty counts as unset
     return base / "geoviz" / "sessions"
 
 

@@ -8,6 +8,7 @@ shortest repr), and loading checks every term and parameter name.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,6 +68,8 @@ class WeightsConfig:
         for k, v in self.weights.items():
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise ValueError(f"weights.{k} must be a number, got {v!r}")
+            if not math.isfinite(v):  # NaN would poison every total, and is not valid JSON
+                raise ValueError(f"weights.{k} must be finite, got {v!r}")
         self.weights = {k: float(v) for k, v in self.weights.items()}
         resolve_params(self.params)  # checks names and ranges
 

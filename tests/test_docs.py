@@ -48,7 +48,8 @@ def test_every_public_name_has_a_docstring(module):
 
 
 def test_reference_builds_offline_with_every_public_name(tmp_path):
-    pdoc = pytest.importorskip("pdoc", reason="pdoc is installed by requirements-dev.txt (make test / make docs)")
+    pytest.importorskip("pdoc", reason="pdoc is installed by requirements-dev.txt (make test / make docs)")
+    import pdoc
     import pdoc.render
 
     pdoc.render.configure(docformat="restructuredtext")

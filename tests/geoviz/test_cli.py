@@ -102,3 +102,38 @@ def test_calibrate_and_report_commands(tmp_path, capsys):
     assert "step_0500" in printed and f"{r.values['step_0500']['latent_mse']:.6g}" in printed
     assert (tmp_path / "r.html").stat().st_size > 100_000
     assert main(["report", str(tmp_path / "missing.zip")]) == 2
+
+
+def test_estimated_depth_with_the_default_device(tmp_path):
+    """--depth-source with --device auto (the default): the estimator gets a real device, every row
+    is computed (it once failed every sample with 'auto' passed to .to())."""
+    import torch
+
+    from geoviz.depth_models import DepthAnythingV2Small
+
+    data = S.write_dataset(tmp_path / "ds", n_samples=2, size=64, checkpoints={"ck": 1.0})
+    shutil.rmtree(data / "preds" / "ck" / "pred_depth")  # "estimate missing" fills these
+    torch.manual_seed(0)
+    weights = tmp_path / "dav2.pth"
+    torch.save(DepthAnythingV2Small().state_dict(), weights)
+    out = tmp_path / "r.csv"
+    code = main(["evaluate", str(data), "--out", str(out), "--workers", "0", "--quiet",
+                 "--depth-source", "estimate missing", "--depth-weights", str(weights)])
+    rows = _rows(out)
+    assert code == 0 and [r["error"] for r in rows] == ["", ""]
+    assert all(r["depth_inside"] != "" for r in rows)  # the estimated depth reached the depth terms
+
+
+def test_calibrate_without_a_usable_sample_says_so(tmp_path, capsys):
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    s = tmp_path / "cal" / "00"
+    s.mkdir(parents=True)
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(s / "mask.png")  # empty: no k
+    np.save(s / "depth.npy", np.ones((32, 32), np.float32))
+    (s / "camera.json").write_text(json.dumps({"f_px": 40.0}))
+    assert main(["calibrate", str(tmp_path / "cal")]) == 2
+    assert "no sample has a non-empty mask" in capsys.readouterr().err

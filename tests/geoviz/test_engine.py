@@ -231,3 +231,13 @@ def test_the_documents_default_change_mask_rewards_shrinking():
     s = load_sample(Path(__file__).resolve().parents[2] / "assets" / "insert_box")
     r = evaluate(s, device="cpu", cache=None, terms=["latent_area"])
     assert r.values["step_0500"]["latent_area"] < r.values["step_2000"]["latent_area"]
+
+
+def test_weights_config_refuses_non_finite_weights():
+    import math
+
+    from geoviz.weights import WeightsConfig
+
+    for bad in (math.nan, math.inf, -math.inf):
+        with pytest.raises(ValueError, match="must be finite"):
+            WeightsConfig(weights={"latent_mse": bad})
