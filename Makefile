@@ -32,7 +32,7 @@ run: $(VENV)/.req-installed
 	$(PY) app.py --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.dev-installed
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 bench: $(VENV)/.dev-installed
 	$(PY) bench/bench_losses.py
