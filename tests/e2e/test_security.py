@@ -187,3 +187,23 @@ def test_old_temporary_files_are_swept(tmp_path):
     removed = clean_old(max_age_s=86400, root=tmp_path)
     assert sorted(p.name for p in removed) == ["calib.zip", "session-old"]
     assert fresh_dir.exists() and in_use.exists() and not old_dir.exists()
+
+
+def test_a_zip_with_traversal_is_refused(secured, tmp_path):
+    """The calibration upload unpacks a zip on the server: an entry climbing out is refused before
+    anything is written."""
+    import zipfile
+
+    from gradio_client import handle_file
+
+    archive = tmp_path / "calibration.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("00/mask.png", b"x")
+        z.writestr("../../../escaped-by-zip.txt", b"owned")
+    client = Client(secured["url"], auth=(USER, PASSWORD), verbose=False)
+    with pytest.raises(AppError) as e:
+        client.predict(handle_file(str(archive)), api_name="/calibrate")
+    assert "calibration.zip" in str(e.value) and "unsafe path" in str(e.value)
+    from geoviz.tempfiles import temp_root
+
+    assert not list(temp_root().parent.glob("escaped-by-zip.txt")) and not list(temp_root().glob("**/escaped-by-zip.txt"))
