@@ -481,7 +481,10 @@ def _models_for(args, device: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     ap = argparse.ArgumentParser(prog="geoviz", description="Geometry-loss diagnostics for insertion and material LoRAs.")
+    ap.add_argument("--version", action="version", version=f"geoviz {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="serve the dashboard")
     s.add_argument("--host", default="127.0.0.1",

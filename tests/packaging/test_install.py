@@ -77,6 +77,10 @@ def test_console_script_help(installed):
     assert out.returncode == 0, out.stderr
     for command in ("serve", "evaluate", "report", "calibrate"):
         assert command in out.stdout
+    from geoviz import __version__
+
+    version = _run([str(bin_dir / "geoviz"), "--version"], cwd=work)
+    assert version.returncode == 0 and version.stdout.strip() == f"geoviz {__version__}"
     same = _run([str(bin_dir / "python"), "-m", "geoviz", "--help"], cwd=work)  # the same program
     assert same.returncode == 0 and same.stdout.splitlines()[1:] == out.stdout.splitlines()[1:]
 
