@@ -73,7 +73,7 @@ def test_depth_checkpoint_round_trip_is_bit_identical(dav2_checkpoint, tmp_path)
     assert torch.equal(load_depth_anything_v2_small(st)(x), want)
 
 
-@pytest.mark.parametrize("size", [(518, 518), (100, 150), (333, 257), (64, 700)])
+@pytest.mark.parametrize("size", [(518, 518), (100, 150), (333, 257), (72, 216)])  # the last: a thin strip
 def test_depth_shapes_and_ranges(dav2_checkpoint, size):
     model, _ = dav2_checkpoint
     est = DepthEstimator(model)
