@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -30,12 +29,6 @@ os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="geoviz-bench-"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def server_side(repeats: int) -> None:
@@ -167,12 +160,9 @@ def main() -> None:
 
     torch.set_num_threads(2)
     server_side(args.repeats)
-    from geoviz import ui
+    from load import start_server  # bench/load.py: the dashboard in this process, on a free port
 
-    demo = ui.build_demo("cpu", preload=ui.demo_session("cpu")).queue(default_concurrency_limit=4)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **ui.launch_options())
-    url = f"http://127.0.0.1:{port}/"
+    url, demo = start_server(concurrency=4)
     try:
         payload(url)
         browser(url, args.repeats)

@@ -120,6 +120,21 @@ class Endpoints:
     def index(self, name: str, parameter: str) -> int:
         return next(i for i, p in enumerate(self.params[name]) if p["parameter_name"] == parameter)
 
+    def labelled(self, name: str, prefix: str) -> int:
+        """The position of the parameter whose label starts with ``prefix`` (e.g. ``"temperature"``)."""
+        return next(i for i, p in enumerate(self.params[name]) if (p.get("label") or "").startswith(prefix))
+
+    def diagnose_args(self, files: SessionFiles) -> list:
+        """``/diagnose``'s arguments uploading ``files`` (everything else at its default)."""
+        from gradio_client import handle_file
+
+        args = self.defaults("/diagnose")
+        for key, value in dict(ctx=files.context, tgt=files.target, m_file=files.mask, t_depth=files.target_depth,
+                               cam=files.camera).items():
+            args[self.index("/diagnose", key)] = handle_file(str(value))
+        args[self.index("/diagnose", "pr")] = [handle_file(str(p)) for p in files.predictions]
+        return args
+
     def weights_at(self, name: str) -> int:
         """Where the weight sliders start: the first slider's label (they follow the view / model
         controls, and the params follow the family masters)."""
@@ -191,8 +206,6 @@ def connect(url: str, files: SessionFiles) -> User:
 def run_session(user: User, n_requests: int, seed: int, result: LoadResult, lock: threading.Lock,
                 start: threading.Barrier) -> None:
     """One user: diagnose, n−3 weight changes, a parameter change, a weight change on the new values."""
-    from gradio_client import handle_file
-
     from geoviz.evaluate import combine
     from geoviz.ui import params_from_controls
 
@@ -209,11 +222,7 @@ def run_session(user: User, n_requests: int, seed: int, result: LoadResult, lock
 
     start.wait()
     try:
-        args = ep.defaults("/diagnose")
-        for key, value in dict(ctx=files.context, tgt=files.target, m_file=files.mask, t_depth=files.target_depth,
-                               cam=files.camera).items():
-            args[ep.index("/diagnose", key)] = handle_file(str(value))
-        args[ep.index("/diagnose", "pr")] = [handle_file(str(p)) for p in files.predictions]
+        args = ep.diagnose_args(files)
         w0 = args[ep.weights_at("/diagnose"): ep.weights_at("/diagnose") + ep.n_weights]
         params_at = ep.weights_at("/diagnose") + ep.n_weights
         param_values = args[params_at:]
@@ -223,11 +232,10 @@ def run_session(user: User, n_requests: int, seed: int, result: LoadResult, lock
         n_weights = max(0, n_requests - 3)
         for i in range(n_weights + 2):
             if i == n_weights:  # the parameter change: the change mask's temperature
-                labels = [p.get("label") or "" for p in ep.params["/recompute"]]
                 r_args = ep.defaults("/recompute")
                 r_params_at = ep.weights_at("/recompute") + ep.n_weights
                 values = list(param_values)
-                t_index = next(i for i, lab in enumerate(labels) if lab.startswith("temperature")) - r_params_at
+                t_index = ep.labelled("/recompute", "temperature") - r_params_at
                 values[t_index] = rng.choice([0.25, 0.5, 2.0])
                 weights = random_weights(rng)
                 r_args[ep.weights_at("/recompute"): r_params_at] = weights

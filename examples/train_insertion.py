@@ -24,7 +24,6 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +37,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
 
 import losses  # noqa: E402
 from geoviz.encoders import ProxyEncoder  # noqa: E402
-from geoviz.synth import SceneObject, demo_scene, render, without_object  # noqa: E402
+from geoviz.synth import random_box_scene, render, without_object  # noqa: E402
 
 DEFAULT_CONFIG = Path(__file__).with_name("insertion_weights.json")
 CHANGE_THRESHOLD = 0.08  # |image − context| (max over channels) above this is "changed"
@@ -52,12 +51,8 @@ def make_scenes(n: int, size: int, seed: int) -> dict[str, torch.Tensor]:
     rng = np.random.default_rng(seed)
     ctx, tgt, mask = [], [], []
     for _ in range(n):
-        obj = SceneObject("box", x=float(rng.uniform(-0.3, 0.3)), z=float(rng.uniform(2.6, 4.2)),
-                          width=float(rng.uniform(0.45, 0.8)), height=float(rng.uniform(0.7, 1.1)), depth=0.4,
-                          color=tuple(float(c) for c in rng.uniform(0.15, 0.9, 3)))
-        base = demo_scene(size)
-        scene = replace(base, obj=obj, floor=replace(base.floor, seed=int(rng.integers(1000))),
-                        wall=replace(base.wall, seed=int(rng.integers(1000))))
+        scene = random_box_scene(rng, size, x=(-0.3, 0.3), z=(2.6, 4.2), width=(0.45, 0.8), height=(0.7, 1.1),
+                                 color=(0.15, 0.9))
         t, c = render(scene, supersample=3), render(without_object(scene), supersample=3)
         ctx.append(torch.from_numpy(c.rgb).permute(2, 0, 1))
         tgt.append(torch.from_numpy(t.rgb).permute(2, 0, 1))

@@ -45,6 +45,7 @@ __all__ = [
     "boundary_blur",
     "add_noise",
     "demo_scene",
+    "random_box_scene",
     "write_assets",
     "write_dataset",
 ]
@@ -651,6 +652,19 @@ def write_calibration(out: Path, size: int = 512) -> dict:
     return truth
 
 
+def random_box_scene(rng: np.random.Generator, size: int, x=(-0.08, 0.08), z=(2.8, 4.0), width=(0.5, 0.7),
+                     height=(0.85, 1.0), color=(0.2, 0.9)) -> Scene:
+    """The demo room (``size``²) with a 0.4 m deep box drawn uniformly from the given ranges (metres;
+    ``color`` per channel) and random floor and wall material seeds, drawn from ``rng`` in a fixed
+    order (so a seed gives the same scenes)."""
+    obj = SceneObject("box", x=float(rng.uniform(*x)), z=float(rng.uniform(*z)), width=float(rng.uniform(*width)),
+                      height=float(rng.uniform(*height)), depth=0.4,
+                      color=tuple(float(c) for c in rng.uniform(*color, 3)))
+    base = demo_scene(size)
+    return replace(base, obj=obj, floor=replace(base.floor, seed=int(rng.integers(1000))),
+                   wall=replace(base.wall, seed=int(rng.integers(1000))))
+
+
 def write_dataset(out: Path, n_samples: int = 6, checkpoints: dict[str, float] | None = None, size: int = 256,
                   seed: int = 0) -> Path:
     """A dataset in the CLI's layout: ``out/<sample>/{context,target,mask}.png, target_depth.npy,
@@ -662,12 +676,7 @@ def write_dataset(out: Path, n_samples: int = 6, checkpoints: dict[str, float] |
     rng = np.random.default_rng(seed)
     for i in range(n_samples):
         name = f"sample_{i:03d}"
-        obj = SceneObject("box", x=float(rng.uniform(-0.08, 0.08)), z=float(rng.uniform(2.8, 4.0)),
-                          width=float(rng.uniform(0.5, 0.7)), height=float(rng.uniform(0.85, 1.0)), depth=0.4,
-                          color=tuple(float(c) for c in rng.uniform(0.2, 0.9, 3)))
-        base = demo_scene(size)
-        scene = replace(base, obj=obj, floor=replace(base.floor, seed=int(rng.integers(1000))),
-                        wall=replace(base.wall, seed=int(rng.integers(1000))))
+        scene = random_box_scene(rng, size)
         d = out / name
         d.mkdir(parents=True, exist_ok=True)
         target, context = render(scene), render(without_object(scene))

@@ -17,8 +17,6 @@ WARMUP, EVALUATIONS, BUDGET_MB, CACHE_MB = 30, 200, 100, 16
 
 
 def test_two_hundred_evaluations_do_not_grow_memory(app_url, tmp_path):
-    from gradio_client import handle_file
-
     samples = load.make_samples(tmp_path / "data", 3, size=64)
     users = [load.connect(app_url, f) for f in samples[:2]]
     old_limit = RESULT_CACHE.max_bytes
@@ -32,17 +30,10 @@ def test_two_hundred_evaluations_do_not_grow_memory(app_url, tmp_path):
         ep = user.endpoints
         temperature = 0.3 + 1e-3 * next(counter)
         if (i // len(users)) % 4 == 0:  # each user's first request is a diagnosis
-            files = samples[i % len(samples)]
-            args = ep.defaults("/diagnose")
-            for key, value in dict(ctx=files.context, tgt=files.target, m_file=files.mask, t_depth=files.target_depth,
-                                   cam=files.camera).items():
-                args[ep.index("/diagnose", key)] = handle_file(str(value))
-            args[ep.index("/diagnose", "pr")] = [handle_file(str(p)) for p in files.predictions]
-            name = "/diagnose"
+            args, name = ep.diagnose_args(samples[i % len(samples)]), "/diagnose"
         else:
             args, name = ep.defaults("/recompute"), "/recompute"
-        labels = [p.get("label") or "" for p in ep.params[name]]
-        args[next(k for k, lab in enumerate(labels) if lab.startswith("temperature"))] = temperature
+        args[ep.labelled(name, "temperature")] = temperature
         summary = user.client.predict(*args, api_name=name)[-1]
         assert summary["params"]["change_mask"]["temperature"] == temperature
 
