@@ -18,6 +18,7 @@ No term is called again: it reads a :class:`~geoviz.evaluate.Report`.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,34 +65,55 @@ class BalanceResult:
     left_out: dict[str, str] = field(default_factory=dict)
 
 
-def _grads(report: Report, prediction: str) -> dict[str, np.ndarray]:
-    res = report.results[prediction]
-    return {t: r.gradient_full.astype(np.float64) for t, r in res.items()
-            if r.value is not None and r.gradient_full is not None}
+# {id(report): {prediction: {input group: (members, Gram matrix)}}}: weight-independent, so computed once
+# per report (a Report is never changed after `evaluate`); an entry leaves with its report
+_GRAMS: dict[int, dict[str, dict[str, tuple[list[str], np.ndarray]]]] = {}
+
+
+def _grams(report: Report, prediction: str) -> dict[str, tuple[list[str], np.ndarray]]:
+    """``{input: (terms, G)}`` with ``G[i, j] = ⟨g_i, g_j⟩`` (float64) over the computed terms of
+    each input group: every norm the balance needs at any weights, without touching the maps again."""
+    per_report = _GRAMS.get(id(report))
+    if per_report is None:
+        per_report = _GRAMS[id(report)] = {}
+        weakref.finalize(report, _GRAMS.pop, id(report), None)
+    if prediction not in per_report:
+        res = report.results[prediction]
+        groups: dict[str, tuple[list[str], np.ndarray]] = {}
+        for group in sorted({r.input for r in res.values()}):
+            members = [t for t in report.terms
+                       if res[t].input == group and res[t].value is not None and res[t].gradient_full is not None]
+            stacked = np.stack([res[t].gradient_full.astype(np.float64).ravel() for t in members]) if members \
+                else np.zeros((0, 0))
+            groups[group] = (members, stacked @ stacked.T)
+        per_report[prediction] = groups
+    return per_report[prediction]
 
 
 def gradient_balance(report: Report, weights: dict[str, float], prediction: str) -> GradientBalance:
-    """Gradient norms and shares of every computed term of ``prediction`` at ``weights``."""
+    """Gradient norms and shares of every computed term of ``prediction`` at ``weights``.
+
+    From the group's Gram matrix (cached per report): ``‖Σ w·g‖ = sqrt(wᵀGw)``, exact up to float64
+    rounding of the order of 1e-16·(Σ|w|‖g‖)², which matters only where the terms cancel to 1e-7
+    of their parts.
+    """
     if prediction not in report.results:
         raise ValueError(f"unknown prediction {prediction!r}; the report has {report.predictions}")
     res = report.results[prediction]
-    grads = _grads(report, prediction)
     w = {t: float(weights.get(t, 0.0)) for t in report.terms}
-    norms = {t: (float(np.linalg.norm(grads[t])) if t in grads else None) for t in report.terms}
     inputs = {t: res[t].input for t in report.terms}
+    norms: dict[str, float | None] = {t: None for t in report.terms}
     shares: dict[str, float] = {}
     totals: dict[str, float] = {}
-    for group in sorted(set(inputs.values())):
-        members = [t for t in report.terms if inputs[t] == group and t in grads]
+    for group, (members, gram) in _grams(report, prediction).items():
+        for i, t in enumerate(members):
+            norms[t] = math.sqrt(max(float(gram[i, i]), 0.0))
         parts = {t: abs(w[t]) * norms[t] for t in members}
         denom = sum(parts.values())
         for t in (t for t in report.terms if inputs[t] == group):
             shares[t] = parts.get(t, 0.0) / denom if denom > 0 else 0.0
-        acc = None
-        for t in members:
-            if w[t]:
-                acc = w[t] * grads[t] if acc is None else acc + w[t] * grads[t]
-        totals[group] = float(np.linalg.norm(acc)) if acc is not None else 0.0
+        wv = np.array([w[t] for t in members])
+        totals[group] = math.sqrt(max(float(wv @ gram @ wv), 0.0)) if members else 0.0
     return GradientBalance(prediction, w, norms, inputs, shares, totals)
 
 
@@ -120,7 +142,6 @@ def balance_weights(report: Report, weights: dict[str, float], terms: list[str] 
             raise ValueError(f"targets must be positive shares; got {neg}")
     previous = {t: float(weights.get(t, 0.0)) for t in report.terms}
     before = {p: gradient_balance(report, previous, p) for p in predictions}
-    grads = {p: _grads(report, p) for p in predictions}
     left_out: dict[str, str] = {}
     new = dict(previous)
     inputs = next(iter(before.values())).inputs
@@ -145,20 +166,15 @@ def balance_weights(report: Report, weights: dict[str, float], terms: list[str] 
 
         # one factor f for the members so the group's total keeps its size: with A_p = Σ raw·g and
         # B_p = Σ w·g of the group's other weighted terms, solve Σ_p ‖f·A_p + B_p‖² = Σ_p ‖before_p‖²
+        # (the inner products from the group's Gram matrix: ⟨A, B⟩ = aᵀGb over the coefficients)
         aa = ab = bb = want = 0.0
         for p in predictions:
-            a = b = 0.0
-            for t, g in grads[p].items():
-                if inputs[t] != group:
-                    continue
-                if t in raw:
-                    a = a + raw[t] * g
-                elif previous[t]:
-                    b = b + previous[t] * g
-            a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-            aa += float((a * a).sum())
-            ab += float((a * b).sum()) if b.ndim else 0.0
-            bb += float((b * b).sum()) if b.ndim else 0.0
+            terms, gram = _grams(report, p)[group]
+            a = np.array([raw.get(t, 0.0) for t in terms])
+            b = np.array([0.0 if t in raw else previous[t] for t in terms])
+            aa += float(a @ gram @ a)
+            ab += float(a @ gram @ b)
+            bb += float(b @ gram @ b)
             want += before[p].total_norm[group] ** 2
         if want == 0.0:  # the group had no weighted gradient: keep the members' summed weight as the scale
             factor = (sum(abs(previous[t]) for t in members) or 1.0) / sum(raw.values())

@@ -175,6 +175,43 @@ def _fmt(v: float | None, digits: int = 4) -> str:
 # ---- what is shown -------------------------------------------------------------------------------------
 
 
+def totals_js() -> str:
+    """``totals_html`` in the browser: ``(summary, shown, *weights) -> html`` for a slider's input.
+
+    ``summary`` is ``report_summary``'s dict (the hidden JSON), ``shown`` the totals' current HTML
+    (kept when nothing is loaded), ``weights`` the term sliders then the family masters
+    (``WEIGHT_TERMS`` + ``FAMILIES`` order). The arithmetic is ``combine``'s, in its order (effective
+    weight = slider × master; total = Σ weight × value over the terms with a value), so the cards
+    show the same digits as the server's; the server's figures event rewrites them moments later.
+    Runs without a server round trip: a Gradio event to the server costs the page ~100 ms here
+    before and after the handler, whatever the handler does.
+    """
+    terms = json.dumps(WEIGHT_TERMS)
+    family_of = json.dumps({t: list(FAMILIES).index(REGISTRY[t].family) for t in WEIGHT_TERMS})
+    return f"""(summary, shown, ...w) => {{
+  if (!summary || !summary.values || !summary.predictions || !summary.predictions.length) return shown;
+  const terms = {terms}, familyOf = {family_of}, n = terms.length;
+  const weight = {{}};
+  terms.forEach((t, i) => {{ weight[t] = Number(w[i]) * Number(w[n + familyOf[t]]); }});
+  const esc = (s) => String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+  const preds = summary.predictions, totals = {{}};
+  for (const p of preds) {{
+    let total = 0;
+    for (const [t, v] of Object.entries(summary.values[p] || {{}})) {{
+      if (v !== null && v !== undefined) total += (weight[t] || 0) * v;
+    }}
+    totals[p] = total;
+  }}
+  let best = preds[0];
+  for (const p of preds) if (totals[p] < totals[best]) best = p;
+  const cards = preds.map((p) => {{
+    const cls = p === best && preds.length > 1 ? "total-card best" : "total-card";
+    return `<span class="${{cls}}" data-pred="${{esc(p)}}">${{esc(p)}}<br><b class="total-value">${{totals[p].toFixed(4)}}</b></span>`;
+  }});
+  return '<div class="totals">' + cards.join("") + "</div>";
+}}"""
+
+
 def totals_html(session: Session, combined: Combined) -> str:
     """One card per prediction with its weighted total; the lowest is marked ``best``."""
     preds = session.report.predictions
@@ -217,6 +254,7 @@ def report_summary(session: Session, combined: Combined) -> dict:
     return {
         "sample": session.report.sample_name,
         "device": session.report.device,
+        "predictions": list(session.report.predictions),
         "values": session.report.values,
         "weights": combined.weights,
         "totals": combined.totals,
@@ -674,6 +712,9 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
     with gr.Blocks(title="geoviz — geometry loss diagnostics", analytics_enabled=False,
                    delete_cache=(3600, int(MAX_AGE_S))) as demo:
         state = gr.State(None, time_to_live=6 * 3600, delete_callback=_forget)
+        # which of the tabs with weight-dependent views is open: a slider's input updates only those
+        # (and the overview and heatmap, always); the others refresh when they are opened
+        open_tab = gr.State("")
         with gr.Row(equal_height=True):
             gr.Markdown(f"## geoviz · geometry-loss diagnostics for insertion & material LoRAs  <small>v{__version__}</small>")
             device_dd = gr.Dropdown(["auto", "cpu", "cuda"], value=device, label="device", scale=0, min_width=120,
@@ -758,7 +799,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                     inspect = gr.Dropdown([], label="prediction to inspect", elem_id="inspect", scale=2)
                     preset_dd = gr.Dropdown(list(PRESETS), value=DEFAULT_PRESET, label="weight preset", elem_id="preset", scale=1)
                     reset_btn = gr.Button("reset weights", scale=0, min_width=120)
-                with gr.Tabs():
+                with gr.Tabs(elem_id="main_tabs") as main_tabs:
                     with gr.Tab("Overview"):
                         bars = gr.HTML(elem_id="bars")
                         table = gr.Dataframe(elem_id="table", interactive=False, wrap=True)
@@ -878,7 +919,11 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                       depth_md, d_pred_plot, d_tgt_plot, d_diff_plot, regions_plot, scale_plot, sta_p_plot, sta_t_plot,
                       per_scale_plot, texture_md, spectra_plot, acf_plot, log_polar_plot, slider_view, decoded_view]
         sensitivity_views = [sweep_md, sweep_plot, sweep_table, sweep_extra1, sweep_extra2, balance_md, balance_plot]
-        weighted_views = [totals, bars, table, heatmap, ckpt_table, ckpt_lines, ckpt_bars, *sensitivity_views, report_json]
+        ckpt_views = [ckpt_table, ckpt_lines, ckpt_bars]
+        weighted_views = [totals, bars, table, heatmap, *ckpt_views, *sensitivity_views, report_json]
+        # views a slider step updates only while their tab is open (sending the 10 closed plots and
+        # tables on every step cost the page about 100 ms of its 400 ms budget)
+        tab_views = {"checkpoints": ckpt_views, "sensitivity": sensitivity_views}
         everything = [state, notices, skipped, inspect, config_out, gallery, *weighted_views]
 
         def apply_weights(session: Session, values) -> None:
@@ -886,23 +931,29 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             session.weights = {t: float(v) for t, v in zip(WEIGHT_TERMS, values[:n])}
             session.family_scale = {f: float(v) for f, v in zip(FAMILIES, values[n:])}
 
-        def weighted_outputs(session: Session, pred: str, term: str, kind: str, alpha: float) -> dict:
+        def weighted_outputs(session: Session, pred: str, term: str, kind: str, alpha: float,
+                             skip: list | tuple = ()) -> dict:
+            """Every view that depends on the weights, except those in `skip` (left out, not computed)."""
             pred = pred if pred in session.report.predictions else session.inspect
             term = term if term in REGISTRY or term == TOTAL else TOTAL
             c = session.combined()
-            table_df, lines = checkpoint_views(session, c)
-            return {
+            out = {
                 totals: totals_html(session, c),
                 bars: FG.contributions_html(session.report.predictions, session.report.terms, c.weighted, c.totals,
                                             TERM_LABELS),
                 table: overview_table(session, c),
                 heatmap: _plot(heatmap_figure(session, c, pred, term, kind, alpha)),
-                ckpt_table: table_df,
-                ckpt_lines: _plot(lines),
-                ckpt_bars: _plot(bars_figure(session, c)),
                 report_json: report_summary(session, c),
-                **sensitivity_outputs(session, pred),
             }
+            if ckpt_table not in skip:
+                out.update(checkpoint_outputs(session, c))
+            if sweep_md not in skip:
+                out.update(sensitivity_outputs(session, pred))
+            return out
+
+        def checkpoint_outputs(session: Session, c: Combined) -> dict:
+            table_df, lines = checkpoint_views(session, c)
+            return {ckpt_table: table_df, ckpt_lines: _plot(lines), ckpt_bars: _plot(bars_figure(session, c))}
 
         def sensitivity_outputs(session: Session, pred: str) -> dict:
             md, main, tab, ex1, ex2 = SENS.sweep_views(session)
@@ -971,6 +1022,14 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                 gr.Info(n)
             return main_outputs(new, term, kind, alpha)
 
+        def open_views(session: Session, pred: str, term: str, kind: str, alpha: float, tab: str) -> dict:
+            """The weighted views, those of closed tabs skipped (they refresh when opened)."""
+            closed = [v for name, views in tab_views.items() if name != tab for v in views]
+            out = weighted_outputs(session, pred, term, kind, alpha, skip=closed)
+            out.update({v: gr.skip() for v in closed})
+            return out
+
+        # The API's weight change: every weight at once (what gradio_client scripts and bench/load.py use)
         @_friendly
         def on_weights_fast(session, *weights):
             if session is None:
@@ -984,6 +1043,40 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                 return {k: gr.skip() for k in weighted_views}
             apply_weights(session, weights)
             return weighted_outputs(session, pred, term, kind, alpha)
+
+        # The page's weight change: one slider's value (an event carrying all 26 weights makes Gradio's
+        # page look each one up in its layout tree), and only the open tab's views.
+        def set_slot(session: Session, slot: int, value) -> None:
+            n = len(WEIGHT_TERMS)
+            if value is None:
+                return
+            if slot < n:  # new dicts, not in-place edits: a cloned demo session shares nothing
+                session.weights = {**session.weights, WEIGHT_TERMS[slot]: float(value)}
+            else:
+                session.family_scale = {**session.family_scale, list(FAMILIES)[slot - n]: float(value)}
+
+        def on_slider(slot: int):
+            @_friendly
+            def handler(session, pred, term, kind, alpha, value, tab):
+                if session is None:
+                    return {k: gr.skip() for k in weighted_views}
+                set_slot(session, slot, value)
+                return open_views(session, pred, term, kind, alpha, tab)
+            return handler
+
+        @_friendly
+        def on_tab(session, pred, evt: gr.SelectData):
+            """A main tab opened: remember it, and bring its weight-dependent views up to date."""
+            name = str(evt.value).lower()
+            out = {open_tab: name, **{v: gr.skip() for views in tab_views.values() for v in views}}
+            if session is None or name not in tab_views:
+                return out
+            pred = pred if pred in session.report.predictions else session.inspect
+            if name == "checkpoints":
+                out.update(checkpoint_outputs(session, session.combined()))
+            else:
+                out.update(sensitivity_outputs(session, pred))
+            return out
 
         @_friendly
         def on_weights_release(session, *weights):
@@ -1212,12 +1305,21 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                             *weight_inputs, *param_inputs]
         device_dd.input(on_recompute, recompute_inputs, everything, api_visibility="private", **COMPUTE).success(
             on_views, state, pred_views, api_visibility="private", **hidden)
-        # two listeners on the same slider input, run side by side: the totals (fast) do not wait for the
-        # figures, and both read the weights from the event's own inputs (no ordering between them)
-        gr.on([s.input for s in weight_inputs], on_weights_fast, [state, *weight_inputs], totals,
-              trigger_mode="always_last", api_name="weights_total", **hidden)
-        gr.on([s.input for s in weight_inputs], on_weights, [state, *view_inputs, *weight_inputs], weighted_views,
-              trigger_mode="always_last", api_name="weights", **hidden)
+        # two listeners on each slider's input: the totals computed in the page (no round trip), and
+        # the server's figures for that one weight (the totals again, exact, when they arrive)
+        page_totals = totals_js()
+        for slot, s in enumerate(weight_inputs):
+            s.input(None, [report_json, totals, *weight_inputs], totals, js=page_totals, api_visibility="private",
+                    **hidden)
+            s.input(on_slider(slot), [state, *view_inputs, s, open_tab], weighted_views, trigger_mode="always_last",
+                    api_visibility="private", **hidden)
+        # the API's endpoints (a button never shown: scripts call them by name)
+        api_trigger = gr.Button(visible=False)
+        api_trigger.click(on_weights_fast, [state, *weight_inputs], totals, api_name="weights_total", **hidden)
+        api_trigger.click(on_weights, [state, *view_inputs, *weight_inputs], weighted_views, api_name="weights",
+                          **hidden)
+        main_tabs.select(on_tab, [state, inspect], [open_tab, *ckpt_views, *sensitivity_views],
+                         api_visibility="private", **hidden)
         gr.on([s.release for s in weight_inputs], on_weights_release, [state, *weight_inputs], config_out,
               api_visibility="private", **hidden)
         gr.on([heat_term.input, heat_kind.input, opacity.release], on_view, [state, *view_inputs], heatmap,

@@ -57,6 +57,7 @@ def test_weight_change_total_is_combine(client, demo_report):
     overrides = {f"param_{5 + i}": weights[t] for i, t in enumerate(WEIGHT_TERMS)}  # after pred, term, kind, alpha
     out = call(client, "/weights", **overrides)
     summary = out[-1]
+    assert all(o != {"__type__": "update"} for o in out), "the API's weight change sends every weighted view"
     assert summary["weights"]["latent_dice"] == 2.5 and summary["weights"]["depth_edge"] == 0.0
     assert summary["totals"] == pytest.approx(combine(demo_report, weights).totals, rel=1e-9)
     fast = call(client, "/weights_total", **{f"param_{1 + i}": weights[t] for i, t in enumerate(WEIGHT_TERMS)})

@@ -1,6 +1,7 @@
 """The dashboard in a real browser (Debian's Chromium driven by Playwright): the demo diagnosis
 appears, a sample uploads and is diagnosed, a weight slider changes the total on the page."""
 
+import json
 from pathlib import Path
 
 from support import ARTIFACTS
@@ -67,3 +68,48 @@ def test_sensitivity_sweep_and_balance_in_the_browser(page):
     page.screenshot(path=str(ARTIFACTS / "dashboard_sensitivity.png"), full_page=True)
     page.click("#undo_balance")
     page.wait_for_function(f"() => ({TOTALS})() === {before!r}", timeout=60_000)
+
+
+CARD_TOTALS = ("() => Object.fromEntries(Array.from(document.querySelectorAll('#totals .total-card'))"
+               ".map(e => [e.dataset.pred, parseFloat(e.querySelector('.total-value').innerText)]))")
+TABLE_TOTALS = """() => {
+  const lines = document.querySelector('#ckpt_table').innerText.split('\\n').map(s => s.trim()).filter(Boolean);
+  const out = {};
+  lines.forEach((s, i) => { const m = s.match(/^(?:★ )?(step_\\d+)$/); if (m) out[m[1]] = parseFloat(lines[i + 1]); });
+  return out;
+}"""
+
+
+def _agree(page) -> bool:
+    cards, table = page.evaluate(CARD_TOTALS), page.evaluate(TABLE_TOTALS)
+    return bool(cards) and set(cards) == set(table) and all(abs(cards[p] - table[p]) < 1.5e-4 for p in cards)
+
+
+def test_closed_tab_catches_up_when_opened_and_updates_live_when_open(page):
+    """A slider's input updates only the open tab's weight-dependent views (test_api checks what is
+    sent); a tab opened afterwards shows the current weights, an open one follows every step."""
+    page.wait_for_selector("#bars .gv-row", timeout=60_000)
+    page.get_by_role("tab", name="Checkpoints").click()
+    page.wait_for_function(f"() => Object.keys(({TABLE_TOTALS})()).length === 4", timeout=30_000)
+    assert _agree(page)
+    page.get_by_role("tab", name="Overview").click()
+    bars = "() => document.querySelector('#bars').innerText"
+    before_bars = page.evaluate(bars)
+    page.locator("#w_latent_mse input[type=range]").focus()
+    for _ in range(6):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"() => ({bars})() !== {before_bars!r}", timeout=30_000)
+    page.wait_for_timeout(1000)  # the last step's figures (the closed tab's table is not sent)
+    page.get_by_role("tab", name="Checkpoints").click()
+    page.wait_for_function(f"""() => {{
+        const c = ({CARD_TOTALS})(), t = ({TABLE_TOTALS})();
+        return Object.keys(c).length === 4 && Object.keys(c).every(p => Math.abs(c[p] - t[p]) < 1.5e-4); }}""",
+                           timeout=30_000)
+    # open: each step updates the table
+    before_table = page.evaluate(TABLE_TOTALS)
+    page.locator("#w_latent_mse input[type=range]").focus()
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function(f"() => JSON.stringify(({TABLE_TOTALS})()) !== {json.dumps(json.dumps(before_table))}",
+                           timeout=30_000)
+    page.wait_for_timeout(1000)
+    assert _agree(page)

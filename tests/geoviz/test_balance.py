@@ -48,7 +48,23 @@ def test_shares_are_per_input_and_sum_to_one(report):
     # the norm is ‖∂value/∂input‖ of the engine's full gradient
     g = report.results["step_0500"]["latent_mse"].gradient_full
     assert gb.norms["latent_mse"] == pytest.approx(float(np.linalg.norm(g.astype(np.float64))), rel=1e-6)
-    assert gb.total_norm["latent"] == pytest.approx(_group_total(report, w, "step_0500", "latent"), rel=1e-9)
+    for group in ("latent", "depth", "image"):  # from the cached Gram matrix, against the sum itself
+        assert gb.total_norm[group] == pytest.approx(_group_total(report, w, "step_0500", group), rel=1e-9), group
+
+
+def test_the_gram_cache_leaves_with_its_report(report):
+    import dataclasses
+    import gc
+
+    from geoviz import balance
+
+    copy = dataclasses.replace(report)
+    key = id(copy)
+    gradient_balance(copy, PRESETS["object insertion"], "step_0500")
+    assert key in balance._GRAMS
+    del copy
+    gc.collect()
+    assert key not in balance._GRAMS
 
 
 @pytest.mark.parametrize("pred", ["step_0500", "step_2000"])
