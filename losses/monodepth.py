@@ -116,6 +116,42 @@ def _per_sample_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.stack([torch.dot(a[i].reshape(-1), b[i].reshape(-1)) for i in range(a.shape[0])])
 
 
+# Elements per piece when a CPU pass goes through a scratch buffer: 1 MiB of float32 stays in the
+# cache between the ops on it, and the buffer is allocated once. A fresh full-size tensor costs more
+# than the arithmetic on it (on these machines a new 32 MiB tensor's first write takes ~3× a write
+# into an existing one: page faults). On CUDA the piece is a whole sample.
+_PIECE = 1 << 18
+
+
+def _pieces(x: torch.Tensor):
+    """``(i, a, b)`` for sample ``i``'s flat elements ``a:b``, in cache-sized pieces (CUDA: whole)."""
+    n = x[0].numel() if x.shape[0] else 0
+    step = n if x.device.type != "cpu" else min(n, _PIECE)
+    for i in range(x.shape[0]):
+        for a in range(0, n, max(step, 1)):
+            yield i, a, min(n, a + step)
+
+
+def _abs_diff_dot(x: torch.Tensor, y: torch.Tensor | None, w: torch.Tensor) -> torch.Tensor:
+    """``Σ |x − y|·w`` (``Σ |x|·w`` for ``y=None``) per sample, ``[B,...]`` → ``[B]``, through one
+    small scratch buffer (no full-size temporary)."""
+    b = x.shape[0]
+    xf, wf = x.reshape(b, -1), w.reshape(b, -1)
+    yf = y.reshape(b, -1) if y is not None else None
+    step = min(xf.shape[1], _PIECE) if x.device.type == "cpu" else xf.shape[1]
+    buf = torch.empty(step, dtype=x.dtype, device=x.device)
+    sums = [[] for _ in range(b)]
+    for i, a, e in _pieces(x):
+        piece = buf[: e - a]
+        if yf is None:
+            torch.abs(xf[i, a:e], out=piece)
+        else:
+            torch.sub(xf[i, a:e], yf[i, a:e], out=piece).abs_()
+        sums[i].append(torch.dot(piece, wf[i, a:e]))
+    zero = torch.zeros((), dtype=x.dtype, device=x.device)
+    return torch.stack([torch.stack(s).sum() if s else zero for s in sums])
+
+
 def _mask_count(w: torch.Tensor) -> torch.Tensor:
     """Per-sample weight sum ``[B]``, with the document's ``1e-6`` for an empty mask."""
     n = w.sum(dim=(1, 2, 3))
@@ -136,24 +172,34 @@ def _finite_difference(d: torch.Tensor, g: torch.Tensor, w: torch.Tensor):
 class _MaskedL1Fn(torch.autograd.Function):
     """(depth, gt) → mean_b Σ|d − g|·w / Σw (weights constant).
 
-    Keeps no full-size tensor for backward: |d − g| is taken in place, and backward recomputes the
-    sign from the inputs (one subtraction is cheaper than holding a copy).
+    Allocates no full-size tensor but the gradient: forward sums |d − g|·w in cache-sized pieces,
+    and backward recomputes the sign from the inputs into the gradient's own memory. A non-finite
+    pixel makes the sum non-finite (``inf·0`` is NaN too); then the pass is redone with those
+    pixels' weights cut.
     """
 
     @staticmethod
     def forward(ctx, depth, gt, mask):
-        e, w = _finite_difference(depth, gt, mask)
+        w = mask
+        total = _abs_diff_dot(depth, gt, w)
+        if not bool(torch.isfinite(total.sum())):  # one host sync
+            e, w = _finite_difference(depth, gt, mask)
+            total = _per_sample_dot(e.abs_(), w)
+            del e
         count = _mask_count(w)
-        per_sample = _per_sample_dot(e.abs_(), w) / count
         ctx.save_for_backward(depth, gt, w, count)
-        ctx.had_non_finite = w is not mask  # _finite_difference cut the weights
-        return per_sample.mean()
+        ctx.had_non_finite = w is not mask
+        return (total / count).mean()
 
     @staticmethod
     def backward(ctx, g_out):
         depth, gt, w, count = ctx.saved_tensors
-        coef = (g_out / (count * depth.shape[0])).view(-1, *([1] * (depth.dim() - 1)))
-        grad = torch.sub(depth, gt).sign_().mul_(w).mul_(coef)
+        b = depth.shape[0]
+        coef = g_out / (count * b)
+        grad = torch.empty(depth.shape, dtype=depth.dtype, device=depth.device)
+        df, gf, wf, out = depth.reshape(b, -1), gt.reshape(b, -1), w.reshape(b, -1), grad.view(b, -1)
+        for i, a, e in _pieces(depth):
+            torch.sub(df[i, a:e], gf[i, a:e], out=out[i, a:e]).sign_().mul_(wf[i, a:e]).mul_(coef[i])
         if ctx.had_non_finite:  # sign(NaN)·0 is NaN: those pixels have weight 0 and get no gradient
             grad = torch.nan_to_num_(grad, nan=0.0, posinf=0.0, neginf=0.0)
         need_d, need_g = ctx.needs_input_grad[:2]
@@ -202,7 +248,7 @@ class _StandardizeFn(torch.autograd.Function):
         shape = (-1,) + (1,) * (x.dim() - 1)
         mean = (_per_sample_dot(x, w) / count).view(shape)
         u = x - mean
-        scale = (_per_sample_dot(u.abs(), w) / count + eps).view(shape)
+        scale = (_abs_diff_dot(u, None, w) / count + eps).view(shape)
         u.div_(scale)
         ctx.save_for_backward(u, w, count.view(shape), scale)
         return u
@@ -427,6 +473,60 @@ def g2_monodepth_loss(
     return G2Terms(total=adepth + rdepth + w_rgrad * rgrad, adepth=adepth, rdepth=rdepth, rgrad=rgrad)
 
 
+class _SSIFn(torch.autograd.Function):
+    """(pred, target) → ``ssi_loss`` (target and weights constant), with the closed-form backward.
+
+    Per image, sums over the pixels with weights ``w``: ``n = max(Σw, eps)``, ``pc = p − Σwp/n``,
+    ``tc = t − Σwt/n``, ``D = max(Σw·pc², eps·n)``, ``a = Σw·pc·tc / D``, ``r = a·pc − tc``,
+    ``L = Σ_b Σ w|r| / (n·B)``. With ``s = sign(r)``, ``S = Σ w·s``, ``Q = Σ w·s·pc`` and ``k = 1``
+    where the variance is not clamped (else 0):
+
+    ``∂L/∂p = w/(nB) · [a·s − a·S/n + (Q/D)·(tc − Σw·tc/n − 2k·a·(pc − Σw·pc/n))]``.
+
+    Keeps the weights for backward and recomputes ``pc``, ``tc``, ``r`` from the inputs: four
+    full-size tensors at most in either pass (plain autograd held nine).
+    """
+
+    @staticmethod
+    def forward(ctx, p, t, w, eps):
+        batch = p.shape[0]
+        shape = (-1,) + (1,) * (p.dim() - 1)
+        n = w.sum(dim=tuple(range(1, w.dim()))).clamp_min(eps)
+        pc = p - (_per_sample_dot(p, w) / n).view(shape)
+        tc = t - (_per_sample_dot(t, w) / n).view(shape)
+        wpc = pc * w
+        var = _per_sample_dot(wpc, pc)
+        denom = torch.maximum(var, eps * n)
+        scale = _per_sample_dot(wpc, tc) / denom
+        r = torch.mul(pc, scale.view(shape), out=wpc).sub_(tc)  # wpc's buffer
+        loss = (_per_sample_dot(r.abs_(), w) / n).sum() / batch
+        ctx.save_for_backward(p, t, w, n, var, denom, scale)
+        ctx.eps = eps
+        return loss
+
+    @staticmethod
+    def backward(ctx, g_out):
+        p, t, w, n, var, denom, scale = ctx.saved_tensors
+        batch = p.shape[0]
+        shape = (-1,) + (1,) * (p.dim() - 1)
+        pc = p - (_per_sample_dot(p, w) / n).view(shape)
+        tc = t - (_per_sample_dot(t, w) / n).view(shape)
+        sw = torch.mul(pc, scale.view(shape)).sub_(tc).sign_().mul_(w)  # w·sign(r)
+        big_s = sw.sum(dim=tuple(range(1, sw.dim())))
+        q = _per_sample_dot(sw, pc)
+        sum_pc = _per_sample_dot(pc, w)
+        sum_tc = _per_sample_dot(tc, w)
+        k = (var >= ctx.eps * n).to(p.dtype)  # clamp_min passes the gradient where not clamped
+        gamma = q / denom
+        # inner = a·s (added last, through sw) + gamma·tc − 2k·a·gamma·pc + constant, times w/(nB)
+        const = -scale * big_s / n - gamma * sum_tc / n + 2.0 * k * scale * gamma * sum_pc / n
+        inner = tc.mul_(gamma.view(shape)).add_(const.view(shape))
+        inner.addcmul_(pc, (-2.0 * k * scale * gamma).view(shape))
+        inner.mul_(w).addcmul_(sw, scale.view(shape))
+        inner.mul_((g_out / (n * batch)).view(shape))
+        return inner, None, None, None
+
+
 @full_precision
 def ssi_loss(
     pred: torch.Tensor,
@@ -451,22 +551,25 @@ def ssi_loss(
         True
     """
     p, t, m = _prepare(pred, target, mask, name="pred")
-    valid = torch.isfinite(p) & torch.isfinite(t)
-    zero = torch.zeros((), dtype=p.dtype, device=p.device)
-    p, t = torch.where(valid, p, zero), torch.where(valid, t, zero)
-    w = m.clamp(0.0, 1.0) * valid
-    n = w.sum(dim=(1, 2, 3), keepdim=True)
-    n_safe = n.clamp_min(eps)
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"reduction must be 'mean' or 'none'; got {reduction!r}")
+    if m.shape != p.shape:
+        m = m.expand_as(p)
+    w = m.clamp(0.0, 1.0)
+    if not bool(torch.isfinite(p.sum() + t.sum())):  # one host sync; see _finite_difference
+        valid = torch.isfinite(p) & torch.isfinite(t)
+        zero = torch.zeros((), dtype=p.dtype, device=p.device)
+        p, t = torch.where(valid, p, zero), torch.where(valid, t, zero)
+        w = w * valid
+    if reduction == "mean" and not t.requires_grad:
+        return _SSIFn.apply(p, t, w, eps)
+    # the map, or a differentiable target: plain autograd (a few more full-size temporaries)
+    n_safe = w.sum(dim=(1, 2, 3), keepdim=True).clamp_min(eps)
     p_mean = (p * w).sum(dim=(1, 2, 3), keepdim=True) / n_safe
     t_mean = (t * w).sum(dim=(1, 2, 3), keepdim=True) / n_safe
     pc = p - p_mean
     var = (pc.square() * w).sum(dim=(1, 2, 3), keepdim=True)
     cov = (pc * (t - t_mean) * w).sum(dim=(1, 2, 3), keepdim=True)
     scale = cov / var.clamp_min(eps * n_safe)
-    residual = (scale * pc + t_mean - t).abs()
-    contrib = residual * w / (n_safe * p.shape[0])
-    if reduction == "none":
-        return contrib
-    if reduction != "mean":
-        raise ValueError(f"reduction must be 'mean' or 'none'; got {reduction!r}")
-    return contrib.sum()
+    contrib = (scale * pc + t_mean - t).abs() * w / (n_safe * p.shape[0])
+    return contrib if reduction == "none" else contrib.sum()
