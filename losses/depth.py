@@ -28,6 +28,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 from .masks import as_4d, boundary_band_bool, compute_dtype, dilate, full_precision
 
@@ -131,6 +132,7 @@ class _DepthConsistencyFn(torch.autograd.Function):
         return l_in, l_out, l_edge
 
     @staticmethod
+    @once_differentiable  # a second derivative through it would be silently wrong: refuse it
     def backward(ctx, g_in, g_out, g_edge):
         e, w_in, w_out, w_x, w_y, d_in, d_out, d_x, d_y = ctx.saved_tensors
         beta = ctx.beta

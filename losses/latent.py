@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from .masks import as_4d, binarize, boundary_band, compute_dtype, dilate, full_precision
 
@@ -54,6 +55,7 @@ class _ChannelSquaredDistance(torch.autograd.Function):
         return diff.square().sum(dim=1, keepdim=True)
 
     @staticmethod
+    @once_differentiable  # a second derivative through it would be silently wrong: refuse it
     def backward(ctx, grad):
         (diff,) = ctx.saved_tensors
         grad_a = diff * (2.0 * grad)

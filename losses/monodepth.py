@@ -27,6 +27,7 @@ from typing import Literal
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 from .masks import as_4d, compute_dtype, full_precision
 
@@ -192,6 +193,7 @@ class _MaskedL1Fn(torch.autograd.Function):
         return (total / count).mean()
 
     @staticmethod
+    @once_differentiable  # a second derivative through it would be silently wrong: refuse it
     def backward(ctx, g_out):
         depth, gt, w, count = ctx.saved_tensors
         b = depth.shape[0]
@@ -254,6 +256,7 @@ class _StandardizeFn(torch.autograd.Function):
         return u
 
     @staticmethod
+    @once_differentiable  # a second derivative through it would be silently wrong: refuse it
     def backward(ctx, grad_u):
         u, w, count, scale = ctx.saved_tensors
         dims = tuple(range(1, u.dim()))
@@ -362,6 +365,7 @@ class _MSGradFn(torch.autograd.Function):
         return total / len(scales)
 
     @staticmethod
+    @once_differentiable  # a second derivative through it would be silently wrong: refuse it
     def backward(ctx, g_out):
         e, valid, mask, *denoms = ctx.saved_tensors
         n = len(ctx.scales)
@@ -505,6 +509,7 @@ class _SSIFn(torch.autograd.Function):
         return loss
 
     @staticmethod
+    @once_differentiable  # a second derivative through it would be silently wrong: refuse it
     def backward(ctx, g_out):
         p, t, w, n, var, denom, scale = ctx.saved_tensors
         batch = p.shape[0]

@@ -109,3 +109,16 @@ def test_custom_function_under_gradcheck_with_a_clamped_image():
     m[1, 0, 3, 3] = 1.0  # image 1: one pixel, variance 0 → clamped
     p.requires_grad_(True)
     assert torch.autograd.gradcheck(lambda x: losses.ssi_loss(x, t, m), (p,), eps=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("term", ["ssi", "adepth", "g2", "depth_consistency"])
+def test_second_derivatives_are_refused_not_wrong(term):
+    """The closed-form backward passes are first-order only: asking for a graph through them raises."""
+    p, t, m = inputs(b=2, h=8, w=8)
+    p.requires_grad_(True)
+    fn = {"ssi": lambda: losses.ssi_loss(p, t, m), "adepth": lambda: losses.WeightedDataLoss()(p, t, m),
+          "g2": lambda: losses.g2_monodepth_loss(p, t, m).total,
+          "depth_consistency": lambda: losses.depth_consistency_loss(p, t, m).total}[term]
+    (g,) = torch.autograd.grad(fn(), p, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable|does not require grad"):
+        g.sum().backward()
