@@ -84,6 +84,21 @@ def median_time(fn, repeats: int, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
+def paired_times(ours, ref, repeats: int) -> tuple[float, float, float]:
+    """Ours and the reference run alternately (the machine's speed drifts between minutes): their
+    median times and the median of the per-pair speed-ups."""
+    ours(), ref()
+    pairs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        ours()
+        t1 = time.perf_counter()
+        ref()
+        pairs.append((t1 - t0, time.perf_counter() - t1))
+    return (statistics.median(a for a, _ in pairs), statistics.median(b for _, b in pairs),
+            statistics.median(b / a for a, b in pairs))
+
+
 def fwd_bwd(fn, d_pred, *rest):
     def run():
         x = d_pred.detach().requires_grad_(True)
@@ -133,14 +148,18 @@ def bench_depth(b, h, w, repeats):
         print(f"(specifications not found at {spec_reference.specs_dir()}: no reference column)")
     d_pred, d_tgt, mask = depth_inputs(b, h, w)
     unit = d_pred.numel() * 4
-    print(f"\n## 000 / 004 forward+backward on [{b},1,{h},{w}] (one input = {unit / 2**20:.0f} MiB), median of {repeats}")
+    print(f"\n## 000 / 004 forward+backward on [{b},1,{h},{w}] (one input = {unit / 2**20:.0f} MiB), {repeats} runs "
+          "alternating with the reference: medians, and the median of the per-pair speed-ups")
     print(f"{'term':34s} {'ours':>9s} {'reference':>10s} {'speed-up':>9s} {'peak ours':>10s} {'peak ref':>9s}")
     for name, (ours, ref) in depth_cases(ref0, ref4).items():
-        t_ours = median_time(fwd_bwd(ours, d_pred, d_tgt, mask), repeats)
-        t_ref = median_time(fwd_bwd(ref, d_pred, d_tgt, mask), repeats) if ref else float("nan")
+        if ref:
+            t_ours, t_ref, speedup = paired_times(fwd_bwd(ours, d_pred, d_tgt, mask), fwd_bwd(ref, d_pred, d_tgt, mask),
+                                                  repeats)
+        else:
+            t_ours, t_ref, speedup = median_time(fwd_bwd(ours, d_pred, d_tgt, mask), repeats), float("nan"), float("nan")
         m_ours = peak_extra(name, "ours", b, h, w) / unit
         m_ref = peak_extra(name, "ref", b, h, w) / unit if ref else float("nan")
-        print(f"{name:34s} {t_ours * 1e3:7.0f}ms {t_ref * 1e3:8.0f}ms {t_ref / t_ours:8.1f}× {m_ours:9.1f}× {m_ref:8.1f}×")
+        print(f"{name:34s} {t_ours * 1e3:7.0f}ms {t_ref * 1e3:8.0f}ms {speedup:8.1f}× {m_ours:9.1f}× {m_ref:8.1f}×")
 
 
 def bench_latent(b, c, h, w, repeats):
@@ -207,7 +226,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu")
     q = args.quick
     if args.only in (None, "depth"):
-        bench_depth(2 if q else 8, 256 if q else 1024, 256 if q else 1024, 3 if q else 7)
+        bench_depth(2 if q else 8, 256 if q else 1024, 256 if q else 1024, 3 if q else 15)
     if args.only in (None, "latent"):
         bench_latent(8, 16, 128, 128, 5 if q else 20)
     if args.only in (None, "texture"):
