@@ -932,8 +932,9 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             session.family_scale = {f: float(v) for f, v in zip(FAMILIES, values[n:])}
 
         def weighted_outputs(session: Session, pred: str, term: str, kind: str, alpha: float,
-                             skip: list | tuple = ()) -> dict:
-            """Every view that depends on the weights, except those in `skip` (left out, not computed)."""
+                             tabs=tuple(tab_views)) -> dict:
+            """Every view that depends on the weights; of the tabbed ones (``tab_views``) only those of
+            ``tabs``, the others ``gr.skip()`` (left as shown, not computed)."""
             pred = pred if pred in session.report.predictions else session.inspect
             term = term if term in REGISTRY or term == TOTAL else TOTAL
             c = session.combined()
@@ -945,11 +946,13 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                 heatmap: _plot(heatmap_figure(session, c, pred, term, kind, alpha)),
                 report_json: report_summary(session, c),
             }
-            if ckpt_table not in skip:
-                out.update(checkpoint_outputs(session, c))
-            if sweep_md not in skip:
-                out.update(sensitivity_outputs(session, pred))
+            for name, views in tab_views.items():
+                out.update(tab_outputs(name, session, c, pred) if name in tabs else {v: gr.skip() for v in views})
             return out
+
+        def tab_outputs(name: str, session: Session, c: Combined, pred: str) -> dict:
+            """The weight-dependent views of the tab ``name`` (a key of ``tab_views``)."""
+            return checkpoint_outputs(session, c) if name == "checkpoints" else sensitivity_outputs(session, pred)
 
         def checkpoint_outputs(session: Session, c: Combined) -> dict:
             table_df, lines = checkpoint_views(session, c)
@@ -1022,13 +1025,6 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                 gr.Info(n)
             return main_outputs(new, term, kind, alpha)
 
-        def open_views(session: Session, pred: str, term: str, kind: str, alpha: float, tab: str) -> dict:
-            """The weighted views, those of closed tabs skipped (they refresh when opened)."""
-            closed = [v for name, views in tab_views.items() if name != tab for v in views]
-            out = weighted_outputs(session, pred, term, kind, alpha, skip=closed)
-            out.update({v: gr.skip() for v in closed})
-            return out
-
         # The API's weight change: every weight at once (what gradio_client scripts and bench/load.py use)
         @_friendly
         def on_weights_fast(session, *weights):
@@ -1061,7 +1057,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                 if session is None:
                     return {k: gr.skip() for k in weighted_views}
                 set_slot(session, slot, value)
-                return open_views(session, pred, term, kind, alpha, tab)
+                return weighted_outputs(session, pred, term, kind, alpha, tabs=(tab,))
             return handler
 
         @_friendly
@@ -1072,10 +1068,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             if session is None or name not in tab_views:
                 return out
             pred = pred if pred in session.report.predictions else session.inspect
-            if name == "checkpoints":
-                out.update(checkpoint_outputs(session, session.combined()))
-            else:
-                out.update(sensitivity_outputs(session, pred))
+            out.update(tab_outputs(name, session, session.combined(), pred))
             return out
 
         @_friendly

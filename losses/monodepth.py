@@ -124,10 +124,16 @@ def _per_sample_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 _PIECE = 1 << 18
 
 
-def _pieces(x: torch.Tensor):
-    """``(i, a, b)`` for sample ``i``'s flat elements ``a:b``, in cache-sized pieces (CUDA: whole)."""
+def _piece_size(x: torch.Tensor) -> int:
+    """Elements per piece of one sample of ``x`` (``[B,...]``): ``_PIECE`` on the CPU, a whole sample on CUDA."""
     n = x[0].numel() if x.shape[0] else 0
-    step = n if x.device.type != "cpu" else min(n, _PIECE)
+    return n if x.device.type != "cpu" else min(n, _PIECE)
+
+
+def _pieces(x: torch.Tensor):
+    """``(i, a, b)`` for sample ``i``'s flat elements ``a:b``, in pieces of :func:`_piece_size`."""
+    n = x[0].numel() if x.shape[0] else 0
+    step = _piece_size(x)
     for i in range(x.shape[0]):
         for a in range(0, n, max(step, 1)):
             yield i, a, min(n, a + step)
@@ -139,8 +145,7 @@ def _abs_diff_dot(x: torch.Tensor, y: torch.Tensor | None, w: torch.Tensor) -> t
     b = x.shape[0]
     xf, wf = x.reshape(b, -1), w.reshape(b, -1)
     yf = y.reshape(b, -1) if y is not None else None
-    step = min(xf.shape[1], _PIECE) if x.device.type == "cpu" else xf.shape[1]
-    buf = torch.empty(step, dtype=x.dtype, device=x.device)
+    buf = torch.empty(_piece_size(x), dtype=x.dtype, device=x.device)
     sums = [[] for _ in range(b)]
     for i, a, e in _pieces(x):
         piece = buf[: e - a]
@@ -477,6 +482,12 @@ def g2_monodepth_loss(
     return G2Terms(total=adepth + rdepth + w_rgrad * rgrad, adepth=adepth, rdepth=rdepth, rgrad=rgrad)
 
 
+def _ssi_centred(p: torch.Tensor, t: torch.Tensor, w: torch.Tensor, n: torch.Tensor):
+    """``(p − Σwp/n, t − Σwt/n)``, each ``[B,1,H,W]`` (``n`` the clamped weight sums ``[B]``)."""
+    shape = (-1,) + (1,) * (p.dim() - 1)
+    return p - (_per_sample_dot(p, w) / n).view(shape), t - (_per_sample_dot(t, w) / n).view(shape)
+
+
 class _SSIFn(torch.autograd.Function):
     """(pred, target) → ``ssi_loss`` (target and weights constant), with the closed-form backward.
 
@@ -496,8 +507,7 @@ class _SSIFn(torch.autograd.Function):
         batch = p.shape[0]
         shape = (-1,) + (1,) * (p.dim() - 1)
         n = w.sum(dim=tuple(range(1, w.dim()))).clamp_min(eps)
-        pc = p - (_per_sample_dot(p, w) / n).view(shape)
-        tc = t - (_per_sample_dot(t, w) / n).view(shape)
+        pc, tc = _ssi_centred(p, t, w, n)
         wpc = pc * w
         var = _per_sample_dot(wpc, pc)
         denom = torch.maximum(var, eps * n)
@@ -514,8 +524,7 @@ class _SSIFn(torch.autograd.Function):
         p, t, w, n, var, denom, scale = ctx.saved_tensors
         batch = p.shape[0]
         shape = (-1,) + (1,) * (p.dim() - 1)
-        pc = p - (_per_sample_dot(p, w) / n).view(shape)
-        tc = t - (_per_sample_dot(t, w) / n).view(shape)
+        pc, tc = _ssi_centred(p, t, w, n)
         sw = torch.mul(pc, scale.view(shape)).sub_(tc).sign_().mul_(w)  # w·sign(r)
         big_s = sw.sum(dim=tuple(range(1, sw.dim())))
         q = _per_sample_dot(sw, pc)
