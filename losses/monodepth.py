@@ -29,6 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
+from .buffers import fresh_buffer
 from .masks import as_4d, compute_dtype, full_precision
 
 __all__ = [
@@ -175,42 +176,78 @@ def _finite_difference(d: torch.Tensor, g: torch.Tensor, w: torch.Tensor):
     return e, w
 
 
+def _masked_l1_pass(depth: torch.Tensor, gt: torch.Tensor, w: torch.Tensor, grad: torch.Tensor | None,
+                    coef: torch.Tensor) -> torch.Tensor:
+    """``Σ |d − g|·w`` per sample (``[B,...]`` → ``[B]``) in cache-sized pieces; with ``grad`` given
+    (``[B,...]``, contiguous) the same pass writes ``sign(d − g)·w·coef[b]`` into it.
+
+    The piece's difference is written where its gradient goes and turned into the gradient in place
+    while it is still in the cache, so inputs are read once and no full-size temporary is made.
+    """
+    b = depth.shape[0]
+    df, gf, wf = depth.reshape(b, -1), gt.reshape(b, -1), w.reshape(b, -1)
+    out = grad.view(b, -1) if grad is not None else None
+    buf = torch.empty(_piece_size(depth), dtype=depth.dtype, device=depth.device)
+    sums = [[] for _ in range(b)]
+    for i, a, e in _pieces(depth):
+        diff = buf[: e - a]
+        torch.sub(df[i, a:e], gf[i, a:e], out=diff)
+        if out is None:
+            sums[i].append(torch.dot(diff.abs_(), wf[i, a:e]))
+            continue
+        g = torch.sign(diff, out=out[i, a:e]).mul_(wf[i, a:e])
+        sums[i].append(torch.dot(g, diff))  # sign(x)·w·x = |x|·w
+        g.mul_(coef[i])
+    zero = torch.zeros((), dtype=depth.dtype, device=depth.device)
+    return torch.stack([torch.stack(s).sum() if s else zero for s in sums])
+
+
 class _MaskedL1Fn(torch.autograd.Function):
     """(depth, gt) → mean_b Σ|d − g|·w / Σw (weights constant).
 
-    Allocates no full-size tensor but the gradient: forward sums |d − g|·w in cache-sized pieces,
-    and backward recomputes the sign from the inputs into the gradient's own memory. A non-finite
-    pixel makes the sum non-finite (``inf·0`` is NaN too); then the pass is redone with those
-    pixels' weights cut.
+    When a gradient will be wanted (``with_grad``), the forward pass computes it too, for an upstream
+    gradient of 1, in the same pass over the inputs (:func:`_masked_l1_pass`); backward hands that
+    tensor over (scaled by the upstream gradient unless it is 1) and drops its own reference, so
+    nothing else aliases it. A second backward (``retain_graph``) recomputes the sign from the
+    inputs. The gradient is the one full-size tensor allocated, on huge pages where possible
+    (:func:`fresh_buffer`). A non-finite pixel makes the sum non-finite (``inf·0`` is NaN too); then
+    the pass is redone with those pixels' weights cut and backward recomputes.
     """
 
     @staticmethod
-    def forward(ctx, depth, gt, mask):
+    def forward(ctx, depth, gt, mask, with_grad: bool):
+        b = depth.shape[0]
+        count = _mask_count(mask)
+        grad = fresh_buffer(depth.shape, depth) if with_grad else None
+        total = _masked_l1_pass(depth, gt, mask, grad, 1.0 / (count * b))
         w = mask
-        total = _abs_diff_dot(depth, gt, w)
         if not bool(torch.isfinite(total.sum())):  # one host sync
+            grad = None
             e, w = _finite_difference(depth, gt, mask)
             total = _per_sample_dot(e.abs_(), w)
+            count = _mask_count(w)
             del e
-        count = _mask_count(w)
         ctx.save_for_backward(depth, gt, w, count)
         ctx.had_non_finite = w is not mask
+        ctx.grad = grad
         return (total / count).mean()
 
     @staticmethod
     @once_differentiable  # a second derivative through it would be silently wrong: refuse it
     def backward(ctx, g_out):
-        depth, gt, w, count = ctx.saved_tensors
-        b = depth.shape[0]
-        coef = g_out / (count * b)
-        grad = torch.empty(depth.shape, dtype=depth.dtype, device=depth.device)
-        df, gf, wf, out = depth.reshape(b, -1), gt.reshape(b, -1), w.reshape(b, -1), grad.view(b, -1)
-        for i, a, e in _pieces(depth):
-            torch.sub(df[i, a:e], gf[i, a:e], out=out[i, a:e]).sign_().mul_(wf[i, a:e]).mul_(coef[i])
-        if ctx.had_non_finite:  # sign(NaN)·0 is NaN: those pixels have weight 0 and get no gradient
-            grad = torch.nan_to_num_(grad, nan=0.0, posinf=0.0, neginf=0.0)
+        grad, ctx.grad = ctx.grad, None
+        if grad is not None:
+            if g_out.device.type != "cpu" or float(g_out) != 1.0:  # a host read only on the CPU
+                grad.mul_(g_out)
+        else:
+            depth, gt, w, count = ctx.saved_tensors
+            b = depth.shape[0]
+            grad = fresh_buffer(depth.shape, depth)
+            _masked_l1_pass(depth, gt, w, grad, g_out / (count * b))
+            if ctx.had_non_finite:  # sign(NaN)·0 is NaN: those pixels have weight 0 and get no gradient
+                grad = torch.nan_to_num_(grad, nan=0.0, posinf=0.0, neginf=0.0)
         need_d, need_g = ctx.needs_input_grad[:2]
-        return (grad if need_d else None), (-grad if need_g else None), None
+        return (grad if need_d else None), (torch.neg(grad) if need_g else None), None, None
 
 
 class WeightedDataLoss(nn.Module):
@@ -218,7 +255,9 @@ class WeightedDataLoss(nn.Module):
 
     ``forward(depth [B,1,H,W], gt [B,1,H,W], mask [B,1,H,W], reduction="mean")`` → scalar, or with
     ``reduction="none"`` the ``[B,1,H,W]`` contribution map. Pixels where either map is not finite
-    have zero weight. The scalar path is a custom autograd function that keeps one full-size tensor.
+    have zero weight. The scalar path is a custom autograd function whose one full-size tensor is
+    the gradient, computed in the same pass over the inputs as the loss when grad mode is on and an
+    input requires it (backward then only hands it over).
 
     Example:
         >>> d = torch.zeros(1, 1, 4, 4); m = torch.ones(1, 1, 4, 4)
@@ -234,7 +273,8 @@ class WeightedDataLoss(nn.Module):
         if m.shape != d.shape:
             m = m.expand_as(d)
         if reduction == "mean":
-            return _MaskedL1Fn.apply(d, g, m.contiguous())
+            with_grad = torch.is_grad_enabled() and (d.requires_grad or g.requires_grad)
+            return _MaskedL1Fn.apply(d, g, m.contiguous(), with_grad)
         if reduction != "none":
             raise ValueError(f"reduction must be 'mean' or 'none'; got {reduction!r}")
         e, valid = _clean_difference(d, g)
