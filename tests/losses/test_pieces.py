@@ -109,6 +109,18 @@ def test_masked_l1_gradient_made_in_forward_is_handed_over_once(tiny_pieces, cou
     assert torch.allclose(g2, 3 * want, rtol=1e-12, atol=1e-15)
 
 
+def test_masked_l1_can_leave_its_gradient_to_backward(tiny_pieces, counted_buffers):
+    """``grad_in_forward=False`` (what the G2 total uses to keep its peak low) allocates nothing in
+    forward and gives the same gradient."""
+    depth, gt, mask = inputs(False)
+    x = depth.clone().requires_grad_(True)
+    loss = losses.WeightedDataLoss(grad_in_forward=False)(x, gt, mask)
+    assert counted_buffers == []
+    (2 * loss).backward()
+    assert len(counted_buffers) == 1
+    assert torch.allclose(x.grad, 2 * _plain_gradient(depth, gt, mask), rtol=1e-12, atol=1e-15)
+
+
 def test_masked_l1_makes_no_gradient_when_none_is_wanted(counted_buffers):
     depth, gt, mask = inputs(False)
     x = depth.clone().requires_grad_(True)
