@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
+from .buffers import fresh_buffer
 from .masks import as_4d, boundary_band_bool, compute_dtype, dilate, full_precision
 
 __all__ = ["DepthConsistencyTerms", "depth_consistency_loss", "depth_gradients", "weighted_smooth_l1"]
@@ -87,10 +88,10 @@ def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.dot(a.reshape(-1), b.reshape(-1))
 
 
-def _rho_inplace(x: torch.Tensor, beta: float) -> torch.Tensor:
-    """``x ← ρ(x)`` (SmoothL1 against 0) without a temporary; returns ``x``."""
+def _rho_into(x: torch.Tensor, beta: float, out: torch.Tensor) -> torch.Tensor:
+    """``out ← ρ(x)`` (SmoothL1 against 0; ``out`` may be ``x``) without a temporary; returns ``out``."""
     zero = x.new_zeros(()).expand_as(x)
-    return torch.ops.aten.smooth_l1_loss.out(x, zero, 0, float(beta), out=x)
+    return torch.ops.aten.smooth_l1_loss.out(x, zero, 0, float(beta), out=out)
 
 
 def _rho_grad_inplace(x: torch.Tensor, beta: float) -> torch.Tensor:
@@ -119,10 +120,11 @@ class _DepthConsistencyFn(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, d_pred, d_tgt, e, w_in, w_out, w_x, w_y, beta, eps):
-        buf = F.smooth_l1_loss(e, e.new_zeros(()).expand_as(e), reduction="none", beta=beta)
+        buf = _rho_into(e, beta, fresh_buffer(e.shape, e))
         sums = [_dot(buf, w_in), _dot(buf, w_out)]
         for dim, w in ((-1, w_x), (-2, w_y)):
-            sums.append(_dot(_rho_inplace(_forward_difference(e, dim, buf), beta), w))
+            pair = _forward_difference(e, dim, buf)
+            sums.append(_dot(_rho_into(pair, beta, pair), w))
         del buf
         dens = [w.sum().clamp_min(eps) for w in (w_in, w_out, w_x, w_y)]
         ctx.save_for_backward(e, w_in, w_out, w_x, w_y, *dens)
@@ -137,9 +139,9 @@ class _DepthConsistencyFn(torch.autograd.Function):
         e, w_in, w_out, w_x, w_y, d_in, d_out, d_x, d_y = ctx.saved_tensors
         beta = ctx.beta
         # inside and outside share ρ'(e): grad = ρ'(e)·(g_in/W_in·w_in + g_out/W_out·w_out)
-        tmp = torch.mul(w_in, g_in / d_in)
+        tmp = torch.mul(w_in, g_in / d_in, out=fresh_buffer(e.shape, e))
         tmp.addcmul_(w_out, g_out / d_out)
-        grad = _rho_grad_inplace(e.clone(), beta).mul_(tmp)
+        grad = _rho_grad_inplace(fresh_buffer(e.shape, e).copy_(e), beta).mul_(tmp)
         for dim, w, den in ((-1, w_x, d_x), (-2, w_y, d_y)):
             n = e.shape[dim]
             if n < 2:

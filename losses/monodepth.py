@@ -304,7 +304,7 @@ class _StandardizeFn(torch.autograd.Function):
         count = _mask_count(w)
         shape = (-1,) + (1,) * (x.dim() - 1)
         mean = (_per_sample_dot(x, w) / count).view(shape)
-        u = x - mean
+        u = torch.sub(x, mean, out=fresh_buffer(x.shape, x))
         scale = (_abs_diff_dot(u, None, w) / count + eps).view(shape)
         u.div_(scale)
         ctx.save_for_backward(u, w, count.view(shape), scale)
@@ -316,7 +316,7 @@ class _StandardizeFn(torch.autograd.Function):
         u, w, count, scale = ctx.saved_tensors
         dims = tuple(range(1, u.dim()))
         shape = count.shape
-        t = u.sign()
+        t = torch.sign(u, out=fresh_buffer(u.shape, u))
         t_mean = _per_sample_dot(t, w).view(shape) / count
         sum_g = grad_u.sum(dim=dims, keepdim=True)
         sum_gu = _per_sample_dot(grad_u, u).view(shape)
@@ -396,14 +396,14 @@ class _MSGradFn(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, depth, gt, mask, scales, eps):
-        e = depth - gt
+        e = torch.sub(depth, gt, out=fresh_buffer(depth.shape, depth))
         # A finite sum means every pixel is finite (an overflow only takes the exact slow path):
         # one host sync that saves three pooling passes per scale.
         all_valid = bool(torch.isfinite(e.sum()))
         valid = torch.isfinite(e) if not all_valid else None
         if valid is not None:
             e.masked_fill_(~valid, 0.0)
-        a, b = torch.empty_like(e), torch.empty_like(e)
+        a, b = fresh_buffer(e.shape, e), fresh_buffer(e.shape, e)
         total = e.new_zeros(())
         denoms = []
         for s in scales:
@@ -424,8 +424,8 @@ class _MSGradFn(torch.autograd.Function):
     def backward(ctx, g_out):
         e, valid, mask, *denoms = ctx.saved_tensors
         n = len(ctx.scales)
-        grad = torch.zeros_like(e)
-        a, b = torch.empty_like(e), torch.empty_like(e)
+        grad = fresh_buffer(e.shape, e).zero_()
+        a, b = fresh_buffer(e.shape, e), fresh_buffer(e.shape, e)
         for s, den in zip(ctx.scales, denoms):
             e_s, m_s = _scale_inputs(e, valid, mask, s)
             neg_coef = -g_out / (n * den * s * s)
