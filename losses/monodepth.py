@@ -261,7 +261,7 @@ class WeightedDataLoss(nn.Module):
     Args:
         grad_in_forward: when grad mode is on and an input requires a gradient, compute the gradient
             in the forward pass, in the same pass over the inputs as the loss; backward then only
-            hands it over (about twice as fast on the CPU). It holds one input-sized tensor from
+            hands it over (about 1.2× faster on the CPU). It holds one input-sized tensor from
             forward to backward; ``False`` computes it in backward instead, for a graph whose peak
             memory matters more (:func:`g2_monodepth_loss` does so).
 
