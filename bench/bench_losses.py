@@ -115,27 +115,34 @@ def _status_kib(field: str) -> int:
 
 
 def _peak_worker(args) -> None:
-    """Subprocess body: one forward+backward; prints the growth of the resident set's high-water mark
-    over the resident set just before (the mark is reset first, so building the inputs does not count)."""
-    name, which, b, h, w = args.peak
+    """Subprocess body: for each of the comma-separated terms, one forward+backward; prints, per term,
+    the growth of the resident set's high-water mark over the resident set just before (the mark is
+    reset before each term, so building the inputs and the terms before do not count). The bench
+    runs one term per process; the tests run them all in one (one start-up)."""
+    names, which, b, h, w = args.peak
     ref0 = spec_reference.load_000() if spec_reference.available() else None
     ref4 = spec_reference.load_004() if spec_reference.available() else None
-    fn = depth_cases(ref0, ref4)[name][0 if which == "ours" else 1]
+    cases = depth_cases(ref0, ref4)
     d_pred, d_tgt, mask = depth_inputs(int(b), int(h), int(w))
-    x = d_pred.detach().requires_grad_(True)
-    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
-    before = _status_kib("VmRSS")
-    fn(x, d_tgt, mask).backward()
-    peak = _status_kib("VmHWM")
-    print(json.dumps({"extra_bytes": (peak - before) * 1024}))
+    extra = {}
+    for name in names.split(","):
+        fn = cases[name][0 if which == "ours" else 1]
+        x = d_pred.detach().requires_grad_(True)
+        Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+        before = _status_kib("VmRSS")
+        fn(x, d_tgt, mask).backward()
+        extra[name] = (_status_kib("VmHWM") - before) * 1024
+        del x
+    print(json.dumps({"extra_bytes": extra}))
 
 
-def peak_extra(name: str, which: str, b: int, h: int, w: int) -> float:
+def peak_extra(names: list[str], which: str, b: int, h: int, w: int) -> dict[str, int]:
+    """Peak extra bytes of each term's forward+backward, measured in a fresh process."""
     # a fixed mmap threshold makes every large tensor its own mapping, returned to the OS when freed,
     # so the resident set tracks live tensors (glibc's adaptive threshold would keep freed ones)
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
     out = subprocess.run(
-        [sys.executable, __file__, "--peak", name, which, str(b), str(h), str(w)],
+        [sys.executable, __file__, "--peak", ",".join(names), which, str(b), str(h), str(w)],
         capture_output=True, text=True, check=True, env=env,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])["extra_bytes"]
@@ -157,8 +164,8 @@ def bench_depth(b, h, w, repeats):
                                                   repeats)
         else:
             t_ours, t_ref, speedup = median_time(fwd_bwd(ours, d_pred, d_tgt, mask), repeats), float("nan"), float("nan")
-        m_ours = peak_extra(name, "ours", b, h, w) / unit
-        m_ref = peak_extra(name, "ref", b, h, w) / unit if ref else float("nan")
+        m_ours = peak_extra([name], "ours", b, h, w)[name] / unit
+        m_ref = peak_extra([name], "ref", b, h, w)[name] / unit if ref else float("nan")
         print(f"{name:34s} {t_ours * 1e3:7.0f}ms {t_ref * 1e3:8.0f}ms {speedup:8.1f}× {m_ours:9.1f}× {m_ref:8.1f}×")
 
 
