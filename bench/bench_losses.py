@@ -73,6 +73,16 @@ def depth_cases(ref0, ref4):
     }
 
 
+def machine_probe() -> str:
+    """This machine's speed right now, to compare figures across sessions (it drifts by 2x here):
+    reading 32 MiB, and the first write into a fresh 32 MiB tensor (page faults)."""
+    x = torch.rand(8 << 20)
+    read = median_time(lambda: x.sum(), 21)
+    fresh = median_time(lambda: torch.empty(8 << 20).fill_(1.0), 21)
+    return (f"machine probe: read 32 MiB {read * 1e3:.1f} ms ({32 / 1024 / read:.0f} GiB/s), "
+            f"fill a fresh 32 MiB tensor {fresh * 1e3:.1f} ms")
+
+
 def median_time(fn, repeats: int, warmup: int = 1) -> float:
     for _ in range(warmup):
         fn()
@@ -231,6 +241,7 @@ def main() -> None:
         _peak_worker(args)
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu")
+    print(machine_probe())
     q = args.quick
     if args.only in (None, "depth"):
         bench_depth(2 if q else 8, 256 if q else 1024, 256 if q else 1024, 3 if q else 15)
