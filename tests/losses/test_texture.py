@@ -128,3 +128,20 @@ def test_log_polar_sees_rotation():
 def test_acf_analysis_orientation():
     a = T.acf_analysis(img(256, 16, 30, "sine"), full(256))
     assert math.degrees(float(a.orientation[0])) == pytest.approx(30, abs=2.5)
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_luma_values_and_its_first_and_second_derivatives(channels):
+    """Luma is a custom function (its backward writes each channel once): Rec. 601 weights, alpha
+    ignored, gradients by gradcheck and, through create_graph, gradgradcheck."""
+    from losses.spectral import luma
+
+    x = torch.rand(2, channels, 5, 6, dtype=torch.float64, requires_grad=True)
+    want = 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
+    assert torch.allclose(luma(x), want, rtol=1e-15, atol=1e-15)
+    assert torch.autograd.gradcheck(luma, (x,))
+    assert torch.autograd.gradgradcheck(luma, (x,))
+    (g,) = torch.autograd.grad(luma(x).sum(), x)
+    assert torch.equal(g[:, :3], torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64).view(1, 3, 1, 1).expand(2, 3, 5, 6))
+    if channels == 4:
+        assert not bool(g[:, 3].any())
