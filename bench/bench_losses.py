@@ -74,7 +74,7 @@ def depth_cases(ref0, ref4):
 
 
 def machine_probe() -> str:
-    """This machine's speed right now, to compare figures across sessions (it drifts by 2x here):
+    """This machine's speed right now, to compare figures across sessions (it drifts by up to 2.5x here):
     reading 32 MiB, and the first write into a fresh 32 MiB tensor (page faults)."""
     x = torch.rand(8 << 20)
     read = median_time(lambda: x.sum(), 21)
