@@ -15,6 +15,7 @@ Two exact paths that agree bit for bit on binary masks:
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import numpy as np
@@ -77,18 +78,36 @@ def _sdm_device(m: torch.Tensor) -> torch.Tensor:
     return torch.where(m, 1.0 - to_out, to_obj).to(torch.float32)
 
 
-def _sdm_scipy(m: np.ndarray) -> np.ndarray:
-    """``[B,H,W]`` bool → ``[B,H,W]`` float32 signed distance, per sample with SciPy."""
+def _sdm_scipy_one(mb: np.ndarray) -> np.ndarray | None:
+    """``[H,W]`` bool → float32 signed distance, or ``None`` for an empty or full mask."""
     from scipy.ndimage import distance_transform_edt
 
+    if mb.all() or not mb.any():
+        return None
+    outside = distance_transform_edt(~mb)  # distance from outside pixels to the object
+    inside = distance_transform_edt(mb)  # distance from inside pixels to the outside
+    return np.where(mb, 1.0 - inside, outside).astype(np.float32)
+
+
+# From this many pixels per sample the samples' transforms run in threads (SciPy's EDT releases
+# the GIL): 2 threads took 8 samples at 1024² from 2.8 s to 1.5 s here; at 128² threads cost more
+# than they save.
+_THREAD_MIN_PIXELS = 256 * 256
+
+
+def _sdm_scipy(m: np.ndarray) -> np.ndarray:
+    """``[B,H,W]`` bool → ``[B,H,W]`` float32 signed distance, per sample with SciPy (large samples
+    on up to ``torch.get_num_threads()`` threads)."""
     out = np.zeros(m.shape, dtype=np.float32)
-    for b in range(m.shape[0]):
-        mb = m[b]
-        if mb.all() or not mb.any():
-            continue
-        outside = distance_transform_edt(~mb)  # distance from outside pixels to the object
-        inside = distance_transform_edt(mb)  # distance from inside pixels to the outside
-        out[b] = np.where(mb, 1.0 - inside, outside).astype(np.float32)
+    workers = min(m.shape[0], torch.get_num_threads())
+    if workers > 1 and m[0].size >= _THREAD_MIN_PIXELS:
+        with ThreadPoolExecutor(workers) as pool:  # per call: nothing outlives it (fork-safe)
+            results = list(pool.map(_sdm_scipy_one, m))
+    else:
+        results = [_sdm_scipy_one(mb) for mb in m]
+    for b, phi in enumerate(results):
+        if phi is not None:
+            out[b] = phi
     return out
 
 

@@ -155,3 +155,19 @@ def test_dilate_erode_match_max_pool():
         assert torch.allclose(losses.erode(x, r), 1 - torch.nn.functional.max_pool2d(1 - x, 2 * r + 1, 1, r))
     b = x > 0.7
     assert torch.equal(losses.dilate(b, 2), losses.dilate(b.float(), 2) > 0.5)
+
+
+def test_sdm_threaded_samples_equal_the_serial_loop(monkeypatch):
+    """Samples of ≥ 256² go to threads: the same maps, in order, with empty and full samples zero."""
+    import losses.sdm as S
+
+    g = torch.Generator().manual_seed(3)
+    masks = torch.stack([_random_blob(g, 256, 320) for _ in range(4)]).unsqueeze(1)
+    masks[1] = False
+    masks[2] = True
+    threaded = signed_distance_map_from_mask(masks, method="scipy")
+    monkeypatch.setattr(S, "_THREAD_MIN_PIXELS", 1 << 40)  # the serial loop
+    serial = signed_distance_map_from_mask(masks, method="scipy")
+    assert torch.equal(threaded, serial)
+    assert not bool(threaded[1].any()) and not bool(threaded[2].any()) and bool(threaded[0].any())
+    assert torch.equal(threaded[3, 0], signed_distance_map_from_mask(masks[3:4], method="scipy")[0, 0])
