@@ -11,6 +11,8 @@ can live there.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -34,10 +36,6 @@ def fresh_buffer(shape: tuple[int, ...] | torch.Size, like: torch.Tensor) -> tor
     """
     shape = tuple(int(k) for k in shape)
     np_dtype = _NUMPY_DTYPES.get(like.dtype)
-    if like.device.type == "cpu" and np_dtype is not None:
-        nbytes = like.element_size()
-        for k in shape:
-            nbytes *= k
-        if nbytes >= _HUGE_PAGE_MIN_BYTES:
-            return torch.from_numpy(np.empty(shape, dtype=np_dtype))
+    if like.device.type == "cpu" and np_dtype is not None and math.prod(shape) * like.element_size() >= _HUGE_PAGE_MIN_BYTES:
+        return torch.from_numpy(np.empty(shape, dtype=np_dtype))
     return torch.empty(shape, dtype=like.dtype, device=like.device)

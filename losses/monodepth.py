@@ -140,25 +140,6 @@ def _pieces(x: torch.Tensor):
             yield i, a, min(n, a + step)
 
 
-def _abs_diff_dot(x: torch.Tensor, y: torch.Tensor | None, w: torch.Tensor) -> torch.Tensor:
-    """``Σ |x − y|·w`` (``Σ |x|·w`` for ``y=None``) per sample, ``[B,...]`` → ``[B]``, through one
-    small scratch buffer (no full-size temporary)."""
-    b = x.shape[0]
-    xf, wf = x.reshape(b, -1), w.reshape(b, -1)
-    yf = y.reshape(b, -1) if y is not None else None
-    buf = torch.empty(_piece_size(x), dtype=x.dtype, device=x.device)
-    sums = [[] for _ in range(b)]
-    for i, a, e in _pieces(x):
-        piece = buf[: e - a]
-        if yf is None:
-            torch.abs(xf[i, a:e], out=piece)
-        else:
-            torch.sub(xf[i, a:e], yf[i, a:e], out=piece).abs_()
-        sums[i].append(torch.dot(piece, wf[i, a:e]))
-    zero = torch.zeros((), dtype=x.dtype, device=x.device)
-    return torch.stack([torch.stack(s).sum() if s else zero for s in sums])
-
-
 def _mask_count(w: torch.Tensor) -> torch.Tensor:
     """Per-sample weight sum ``[B]``, with the document's ``1e-6`` for an empty mask."""
     n = w.sum(dim=(1, 2, 3))
@@ -176,29 +157,31 @@ def _finite_difference(d: torch.Tensor, g: torch.Tensor, w: torch.Tensor):
     return e, w
 
 
-def _masked_l1_pass(depth: torch.Tensor, gt: torch.Tensor, w: torch.Tensor, grad: torch.Tensor | None,
-                    coef: torch.Tensor) -> torch.Tensor:
-    """``Σ |d − g|·w`` per sample (``[B,...]`` → ``[B]``) in cache-sized pieces; with ``grad`` given
-    (``[B,...]``, contiguous) the same pass writes ``sign(d − g)·w·coef[b]`` into it.
+def _masked_l1_pass(x: torch.Tensor, y: torch.Tensor | None, w: torch.Tensor, grad: torch.Tensor | None = None,
+                    coef: torch.Tensor | None = None) -> torch.Tensor:
+    """``Σ |x − y|·w`` (``Σ |x|·w`` for ``y=None``) per sample, ``[B,...]`` → ``[B]``, in cache-sized
+    pieces through one small scratch buffer (no full-size temporary); with ``grad`` given
+    (``[B,...]``, contiguous) the same pass writes ``sign(x − y)·w·coef[b]`` into it.
 
-    The piece's difference is written where its gradient goes and turned into the gradient in place
-    while it is still in the cache, so inputs are read once and no full-size temporary is made.
+    The piece's sign is written where its gradient goes and turned into the gradient in place while
+    it is still in the cache, so the inputs are read once.
     """
-    b = depth.shape[0]
-    df, gf, wf = depth.reshape(b, -1), gt.reshape(b, -1), w.reshape(b, -1)
+    b = x.shape[0]
+    xf, wf = x.reshape(b, -1), w.reshape(b, -1)
+    yf = y.reshape(b, -1) if y is not None else None
     out = grad.view(b, -1) if grad is not None else None
-    buf = torch.empty(_piece_size(depth), dtype=depth.dtype, device=depth.device)
+    buf = torch.empty(_piece_size(x), dtype=x.dtype, device=x.device)
     sums = [[] for _ in range(b)]
-    for i, a, e in _pieces(depth):
-        diff = buf[: e - a]
-        torch.sub(df[i, a:e], gf[i, a:e], out=diff)
+    for i, a, e in _pieces(x):
+        piece = buf[: e - a]
+        diff = xf[i, a:e] if yf is None else torch.sub(xf[i, a:e], yf[i, a:e], out=piece)
         if out is None:
-            sums[i].append(torch.dot(diff.abs_(), wf[i, a:e]))
+            sums[i].append(torch.dot(torch.abs(diff, out=piece), wf[i, a:e]))
             continue
         g = torch.sign(diff, out=out[i, a:e]).mul_(wf[i, a:e])
         sums[i].append(torch.dot(g, diff))  # sign(x)·w·x = |x|·w
         g.mul_(coef[i])
-    zero = torch.zeros((), dtype=depth.dtype, device=depth.device)
+    zero = torch.zeros((), dtype=x.dtype, device=x.device)
     return torch.stack([torch.stack(s).sum() if s else zero for s in sums])
 
 
@@ -305,7 +288,7 @@ class _StandardizeFn(torch.autograd.Function):
         shape = (-1,) + (1,) * (x.dim() - 1)
         mean = (_per_sample_dot(x, w) / count).view(shape)
         u = torch.sub(x, mean, out=fresh_buffer(x.shape, x))
-        scale = (_abs_diff_dot(u, None, w) / count + eps).view(shape)
+        scale = (_masked_l1_pass(u, None, w) / count + eps).view(shape)
         u.div_(scale)
         ctx.save_for_backward(u, w, count.view(shape), scale)
         return u
