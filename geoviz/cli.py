@@ -120,7 +120,7 @@ def load_spec(spec: SampleSpec, depth_kind: str | None = None):
         camera=camera if camera.is_file() else None,
         context_latents=_first(spec.folder, "context_latents", LATENT_SUFFIXES),
         target_latents=_first(spec.folder, "target_latents", LATENT_SUFFIXES),
-        name=spec.name,
+        name=spec.name, skip_bad_predictions=True,
     )
 
 
@@ -149,8 +149,24 @@ def _identity(x):
 # ---- evaluate ---------------------------------------------------------------------------------------
 
 
+# the CSV's columns before the terms: what the user comes for (the scale) next to which weights made the total
+LEAD_COLUMNS = ["sample", "checkpoint", "kind", "estimated_scale", "scale_method", "weights"]
+# raw values kept beside a term's shown value (the boundary term is shown as its excess over a perfect prediction)
+RAW_COLUMNS = {"latent_boundary": "latent_boundary_raw"}
+
+
 def _columns(terms: list[str]) -> list[str]:
-    return ["sample", "checkpoint", *terms, *[f"{t}_weighted" for t in terms], "total", "error"]
+    raw = [RAW_COLUMNS[t] for t in terms if t in RAW_COLUMNS]
+    return [*LEAD_COLUMNS, *terms, *raw, *[f"{t}_weighted" for t in terms], "total", "error"]
+
+
+def _row(spec_name: str, ck: str, report, combined, terms: list[str], weights_label: str) -> list[str]:
+    sc = report.scales.get(ck)
+    raw = [_fmt(report.results[ck][t].extras.get("raw_value")) for t in terms if t in RAW_COLUMNS]
+    return [spec_name, ck, report.kind, "" if sc is None or sc.estimate is None else repr(float(sc.estimate)),
+            "" if sc is None else sc.csv_method, weights_label,
+            *[_fmt(report.results[ck][t].value) for t in terms], *raw,
+            *[_fmt(combined.weighted[ck][t]) for t in terms], _fmt(combined.totals[ck]), ""]
 
 
 def _fmt(v) -> str:
@@ -164,7 +180,7 @@ def _safe_name(name: str) -> str:
 def evaluate_dataset(
     specs: list[SampleSpec],
     out_csv: Path,
-    weights: dict[str, float],
+    weights: dict[str, float] | None,
     params: dict | None = None,
     device: str = "auto",
     workers: int = 2,
@@ -175,14 +191,18 @@ def evaluate_dataset(
     depth_estimator=None,
     depth_source: str = "uploaded",
     align_depth: bool = True,
+    kind: str | None = None,
 ) -> int:
     """Evaluate every sample × checkpoint, streaming rows to ``out_csv``. Returns the number of
-    failed samples. Memory does not grow with the dataset (no cache; one sample in flight per
-    worker)."""
+    failed samples (and checkpoints whose image could not be read: the others of their sample are
+    evaluated, the row says why). Memory does not grow with the dataset (no cache; one sample in flight per
+    worker). ``weights`` None: each sample's total uses the preset of its kind (as the dashboard
+    does); ``kind`` None or ``"auto"`` detects each sample's kind from its mask."""
     from torch.utils.data import DataLoader
 
     from .evaluate import combine, evaluate, resolve_device
     from .terms import REGISTRY
+    from .weights import preset, preset_for
 
     terms = list(REGISTRY)
     loader = DataLoader(_SampleLoader(specs, depth_kind), batch_size=None, shuffle=False,
@@ -197,6 +217,7 @@ def evaluate_dataset(
         except ImportError:  # pragma: no cover - tqdm comes with huggingface_hub
             bar = None
     failed = 0
+    skipped_checkpoints = 0
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     with open(out_csv, "w", newline="") as fh:
         writer = csv.writer(fh)
@@ -212,31 +233,40 @@ def evaluate_dataset(
                         sample, _ = with_estimated_depth(sample, depth_estimator, depth_source, align_depth,
                                                          resolve_device(device),
                                                          outside_r=resolve_params(params)["depth_consistency"]["outside_dilate_r"])
-                    report = evaluate(sample, params, device=device, cache=None, encoder=encoder)
-                    c = combine(report, weights)
+                    report = evaluate(sample, params, device=device, cache=None, encoder=encoder, kind=kind)
+                    used, label = (weights, "weights file") if weights is not None else (
+                        preset(preset_for(report.kind)), preset_for(report.kind))
+                    c = combine(report, used)
                     for ck in report.predictions:
-                        writer.writerow([spec.name, ck, *[_fmt(report.results[ck][t].value) for t in terms],
-                                         *[_fmt(c.weighted[ck][t]) for t in terms], _fmt(c.totals[ck]), ""])
+                        writer.writerow(_row(spec.name, ck, report, c, terms, label))
+                    for ck in spec.predictions:  # a checkpoint whose image could not be read: its row says why
+                        if ck not in report.predictions:
+                            why = next((n for n in sample.notices if n.startswith(f"prediction {ck}:")),
+                                       f"prediction {ck}: could not be read")
+                            log.warning("sample %s, checkpoint %s skipped: %s", spec.name, ck, why)
+                            writer.writerow([spec.name, ck] + [""] * (len(_columns(terms)) - 3) + [why])
+                            skipped_checkpoints += 1
                     if bundle_dir is not None:
                         from .session import export_bundle
 
                         bundle_dir.mkdir(parents=True, exist_ok=True)
                         (bundle_dir / f"{_safe_name(spec.name)}.geoviz.zip").write_bytes(
-                            export_bundle(sample, report.values, params=report.params, weights=weights,
-                                          device=report.device))
+                            export_bundle(sample, report.values, params=report.params, weights=used,
+                                          device=report.device, scales=report.scales, kind=report.kind))
                 except Exception as e:  # the run goes on; the row says why
                     error = f"{type(e).__name__}: {e}"
             if error is not None:
                 failed += 1
                 log.warning("sample %s failed: %s", spec.name, error)
                 for ck in (spec.predictions or {"": None}):
-                    writer.writerow([spec.name, ck, *[""] * (2 * len(terms) + 1), error])
+                    row = [spec.name, ck] + [""] * (len(_columns(terms)) - 3) + [error]
+                    writer.writerow(row)
             fh.flush()
             if bar is not None:
                 bar.update(1)
     if bar is not None:
         bar.close()
-    return failed
+    return failed + skipped_checkpoints
 
 
 def read_results(path: Path) -> list[dict]:
@@ -244,8 +274,10 @@ def read_results(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def summary_html(rows: list[dict], weights: dict[str, float], title: str) -> str:
-    """Per checkpoint: mean / median total, worst samples, per-term distributions (plotly embedded)."""
+def summary_html(rows: list[dict], weights: dict[str, float] | None, title: str) -> str:
+    """Per checkpoint: mean / median total, the median estimated scale, worst samples, per-term
+    distributions (plotly embedded). ``weights`` None: each sample's kind's preset (the terms shown
+    are those with a weighted value somewhere)."""
     import json
     import statistics
 
@@ -263,14 +295,19 @@ def summary_html(rows: list[dict], weights: dict[str, float], title: str) -> str
     box = []
     for ck in cks:
         tot = [float(r["total"]) for r in ok if r["checkpoint"] == ck]
+        sc = [float(r["estimated_scale"]) for r in ok if r["checkpoint"] == ck and r.get("estimated_scale")]
+        declined = sum(1 for r in ok if r["checkpoint"] == ck and not r.get("estimated_scale"))
+        scale = (f"{statistics.median(sc):.3f}" if sc else "—") + (f" ({declined} declined)" if declined else "")
         stats_rows.append(f"<tr><td>{esc(ck)}</td><td>{len(tot)}</td><td>{statistics.fmean(tot):.6g}</td>"
-                          f"<td>{statistics.median(tot):.6g}</td><td>{max(tot):.6g}</td></tr>")
+                          f"<td>{statistics.median(tot):.6g}</td><td>{max(tot):.6g}</td><td>{scale}</td></tr>")
         worst = sorted((r for r in ok if r["checkpoint"] == ck), key=lambda r: -float(r["total"]))[:5]
         worst_html.append(f"<li><b>{esc(ck)}</b>: " + ", ".join(f"{esc(r['sample'])} ({float(r['total']):.4g})" for r in worst) + "</li>")
         box.append({"type": "box", "name": ck, "y": tot, "boxpoints": "all", "jitter": 0.3})
     figs["totals"] = {"data": box, "layout": {"title": {"text": "total per checkpoint"}, "template": "plotly_white"}}
     for t in REGISTRY:
-        if not weights.get(t):
+        if weights is not None and not weights.get(t):
+            continue
+        if weights is None and not any(r[f"{t}_weighted"] and float(r[f"{t}_weighted"]) != 0.0 for r in ok):
             continue
         traces = []
         for ck in cks:
@@ -278,7 +315,8 @@ def summary_html(rows: list[dict], weights: dict[str, float], title: str) -> str
             if ys:
                 traces.append({"type": "box", "name": ck, "y": ys})
         if traces:
-            figs[f"term_{t}"] = {"data": traces, "layout": {"title": {"text": f"{REGISTRY[t].label} (weighted, w = {weights[t]:g})"},
+            w_text = f"w = {weights[t]:g}" if weights is not None else "each sample's preset"
+            figs[f"term_{t}"] = {"data": traces, "layout": {"title": {"text": f"{REGISTRY[t].label} (weighted, {w_text})"},
                                                             "template": "plotly_white", "showlegend": False, "height": 320}}
     divs = "".join(f'<div id="{k}" style="height:{360 if k == "totals" else 320}px"></div>' for k in figs)
     failures = "".join(f"<li>{esc(r['sample'])} · {esc(r['checkpoint'])}: {esc(r['error'])}</li>" for r in bad)
@@ -287,7 +325,7 @@ def summary_html(rows: list[dict], weights: dict[str, float], title: str) -> str
 table{{border-collapse:collapse}}</style><script>{get_plotlyjs()}</script></head><body>
 <h1>{esc(title)}</h1><p>geoviz {__version__} · {len({r['sample'] for r in rows})} samples × {len(cks)} checkpoints ·
 {len(bad)} failed rows</p>
-<table><tr><th>checkpoint</th><th>samples</th><th>mean total</th><th>median total</th><th>worst total</th></tr>
+<table><tr><th>checkpoint</th><th>samples</th><th>mean total</th><th>median total</th><th>worst total</th><th>median estimated scale</th></tr>
 {''.join(stats_rows)}</table><h2>Worst samples</h2><ul>{''.join(worst_html)}</ul>
 {f'<h2>Failures</h2><ul>{failures}</ul>' if failures else ''}<h2>Distributions</h2>{divs}
 <script>const FIGS = {json.dumps(figs, allow_nan=False)};
@@ -312,7 +350,7 @@ def _distributed():
 def cmd_evaluate(args) -> int:
     import torch
 
-    from .weights import WeightsConfig, default_weights
+    from .weights import WeightsConfig
 
     rank, world = _distributed()
     device = args.device
@@ -324,7 +362,7 @@ def cmd_evaluate(args) -> int:
         cfg = WeightsConfig.load(args.weights)
         weights, params = cfg.weights, cfg.params
     else:
-        weights, params = default_weights(), {}
+        weights, params = None, {}  # each sample's kind's preset, as the dashboard
     specs, checkpoints = list_dataset(args.dataset, args.preds)
     mine = specs[rank::world]
     out = Path(args.out)
@@ -334,7 +372,8 @@ def cmd_evaluate(args) -> int:
     failed = evaluate_dataset(mine, part, weights, params, device=device, workers=args.workers,
                               bundle_dir=Path(args.bundle_dir) if args.bundle_dir else None,
                               depth_kind=args.depth_kind, progress=rank == 0 and not args.quiet, encoder=encoder,
-                              depth_estimator=estimator, depth_source=args.depth_source, align_depth=not args.no_align)
+                              depth_estimator=estimator, depth_source=args.depth_source, align_depth=not args.no_align,
+                              kind=args.kind)
     elapsed = time.perf_counter() - t0
     if world > 1:
         import torch.distributed as dist
@@ -379,10 +418,10 @@ def _merge_parts(out: Path, parts: list[Path], specs: list[SampleSpec]) -> None:
 
 
 def cmd_report(args) -> int:
-    from .evaluate import evaluate
+    from .evaluate import evaluate, resolve_kind
     from .session import import_bundle, report_html
     from .terms import REGISTRY
-    from .weights import default_weights
+    from .weights import preset, preset_for
 
     b = import_bundle(args.bundle)
     print(f"{Path(args.bundle).name}: sample {b.sample.name}, {len(b.sample.predictions)} predictions, "
@@ -390,12 +429,18 @@ def cmd_report(args) -> int:
     names = list(b.sample.predictions)
     width = max(len(REGISTRY[t].label) for t in REGISTRY)
     print(f"{'term':{width}s}  " + "  ".join(f"{n:>14s}" for n in names))
+    scales = [b.scales.get(n) for n in names]
+    print(f"{'estimated scale':{width}s}  " + "  ".join(
+        f"{'—' if r is None else ('declined' if r.estimate is None else format(r.estimate, '.3f')):>14s}" for r in scales))
     for t in REGISTRY:
         vals = [b.values.get(n, {}).get(t) for n in names]
         print(f"{REGISTRY[t].label:{width}s}  " + "  ".join(f"{'skipped' if v is None else format(v, '.6g'):>14s}" for v in vals))
-    weights = b.weights or default_weights()
+    weights = b.weights or preset(preset_for(resolve_kind(b.sample)[0]))
     totals = {n: sum(weights.get(t, 0.0) * v for t, v in b.values.get(n, {}).items() if v is not None) for n in names}
     print(f"{'TOTAL':{width}s}  " + "  ".join(f"{totals[n]:>14.6g}" for n in names))
+    for n, r in zip(names, scales):
+        if r is not None and r.estimate is None:
+            print(f"{n}: scale declined — {r.reason}")
     if args.html:
         report = evaluate(b.sample, b.params, device="cpu", cache=None)
         if b.values and report.values != b.values:
@@ -503,7 +548,14 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="every term on every sample × checkpoint, to CSV (and HTML)")
     e.add_argument("dataset")
     e.add_argument("--preds", default=None, help="PREDS_DIR/<checkpoint>/<sample>.png (default: DATASET/preds)")
-    e.add_argument("--weights", default=None, help="weights.json exported by the dashboard")
+    e.add_argument("--weights", default=None,
+                   help="weights.json exported by the dashboard (its weights and params). Default: each sample's "
+                        "kind's preset — 'object insertion' (002 latent + 001 scale + 000 depth starters) or "
+                        "'material replacement' (003 texture starters) — and the leak-free change mask "
+                        "(temperature 0.25, s_min 0.05, reference target), the dashboard's defaults")
+    e.add_argument("--kind", choices=["auto", "insertion", "material"], default="auto",
+                   help="what the samples are: auto detects each from its mask (a surface touching two borders "
+                        "or over 30%% of the image is a material); decides the preset and how the scale is read")
     e.add_argument("--device", default="auto")
     e.add_argument("--out", required=True, help="results.csv")
     e.add_argument("--html", default=None, help="a summary report per checkpoint")

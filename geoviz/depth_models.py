@@ -429,5 +429,7 @@ def with_estimated_depth(sample, estimator, source: str = "estimate missing", al
         info[name] = {"source": estimator.name, "scale": a, "shift": b, "aligned": bool(align)}
     notices.append(f"prediction depth: {len(info) - int(estimated_target)} map(s) estimated by {estimator.label}"
                    + (", aligned (scale, shift) onto the target outside the mask" if align else ""))
+    # the images are the same: their scale readouts carry over (they read no depth)
+    kept = {k: v for k, v in sample.memo.items() if isinstance(k, tuple) and k[:1] == ("scale",)}
     return dataclasses.replace(sample, target_depth=target_depth, depth_kind=kind, prediction_depths=depths,
-                               notices=notices, memo={}), info
+                               notices=notices, memo=kept), info

@@ -23,9 +23,13 @@ import torch.nn.functional as F
 
 from .encoders import LatentEncoder, ProxyEncoder, encode_sample
 from .sample import Sample
+from .scale_readout import ScaleReadout, detect_kind, read_scales
 from .terms import REGISTRY, TermInputs, TermResult, gradient_display, params_key, resolve_params
 
-__all__ = ["Report", "Combined", "evaluate", "combine", "resolve_device", "RESULT_CACHE", "ResultCache"]
+__all__ = ["Report", "Combined", "evaluate", "combine", "resolve_device", "resolve_kind", "scale_readouts",
+           "RESULT_CACHE", "ResultCache", "KINDS"]
+
+KINDS = ("insertion", "material")
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -108,7 +112,10 @@ class Report:
 
     ``results[prediction][term] → TermResult``; ``values[prediction][term] → float | None`` (None where
     skipped). ``image_size`` and ``latent_size`` give the two map resolutions; ``notices`` what the
-    loading and encoding did; ``timings`` seconds per prediction.
+    loading and encoding did; ``timings`` seconds per prediction. ``kind`` is the sample's kind
+    (``"insertion"`` or ``"material"``) and ``kind_reason`` how it was decided; ``scales[prediction]``
+    the :class:`~geoviz.scale_readout.ScaleReadout` of each prediction (read off the images: it does
+    not depend on ``params``).
     """
 
     sample_name: str
@@ -125,6 +132,9 @@ class Report:
     timings: dict[str, float] = field(default_factory=dict)
     thumbnails: dict[str, np.ndarray] = field(default_factory=dict)
     depth_info: dict[str, dict] = field(default_factory=dict)  # estimated depths: source, scale, shift
+    kind: str = "insertion"
+    kind_reason: str = ""
+    scales: dict[str, ScaleReadout] = field(default_factory=dict)
 
     @property
     def values(self) -> dict[str, dict[str, float | None]]:
@@ -134,6 +144,37 @@ class Report:
     def skipped(self) -> dict[str, dict[str, str]]:
         """``{prediction: {term: reason}}`` for every skipped term."""
         return {p: {t: r.skipped for t, r in res.items() if r.skipped} for p, res in self.results.items()}
+
+
+def resolve_kind(sample: Sample, kind: str | None = None) -> tuple[str, str]:
+    """``(kind, why)``: ``kind`` when given (``"insertion"`` / ``"material"``; ``None`` or ``"auto"``
+    detects it), else the sample's own ``kind``, else :func:`~geoviz.scale_readout.detect_kind` of
+    its mask."""
+    kind = kind if kind not in (None, "auto") else sample.kind
+    if kind is None:
+        detected, why = detect_kind(sample.mask)
+        return detected, f"detected: {why}"
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {list(KINDS)} or 'auto', got {kind!r}")
+    return kind, "chosen"
+
+
+def scale_readouts(sample: Sample, kind: str, device: str | torch.device = "cpu") -> dict[str, ScaleReadout]:
+    """Each prediction's scale readout, remembered on the sample (per kind and prediction content):
+    it reads only the images, so a parameter change does not read it again."""
+    out, todo = {}, {}
+    for name, img in sample.predictions.items():
+        key = ("scale", kind, sample.fingerprint(img, sample.context, sample.target, sample.mask))
+        if key in sample.memo:
+            out[name] = sample.memo[key]
+        else:
+            todo[name] = (key, img)
+    if todo:
+        fresh = read_scales(kind, sample.context, sample.target, sample.mask, {n: img for n, (_, img) in todo.items()},
+                            device=device)
+        for name, (key, _) in todo.items():
+            sample.memo[key] = out[name] = fresh[name]
+    return {n: out[n] for n in sample.predictions}
 
 
 def _thumbnail(img: np.ndarray, side: int = 128) -> np.ndarray:
@@ -164,12 +205,13 @@ def evaluate(
     depth_estimator=None,
     depth_source: str = "uploaded",
     align_depth: bool = True,
+    kind: str | None = None,
 ) -> Report:
     """Compute every term (or ``terms``) for every prediction of ``sample``.
 
     Args:
         sample: from :func:`geoviz.io.load_sample` or :func:`geoviz.sample.build_sample`.
-        params: ``{group: {name: value}}``; missing entries take the documents' defaults.
+        params: ``{group: {name: value}}``; missing entries take the tool's defaults (:data:`geoviz.terms.TOOL_PARAMS`).
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``…
         encoder: makes latents the sample does not carry (default: proxy latents).
         cache: where results are remembered across calls (None: no caching).
@@ -177,11 +219,14 @@ def evaluate(
         depth_estimator, depth_source, align_depth: estimate prediction depths (``"estimate missing"``
             or ``"estimate all"``) with e.g. :func:`geoviz.depth_models.load_depth_anything_v2_small`,
             aligned onto the target depth (see :func:`geoviz.depth_models.with_estimated_depth`).
+        kind: ``"insertion"``, ``"material"`` or None / ``"auto"`` (see :func:`resolve_kind`); decides
+            how each prediction's scale is read (``Report.scales``).
     """
     if not sample.predictions:
         raise ValueError("the sample has no prediction to evaluate: add at least one predicted image")
     p = resolve_params(params)
     dev = resolve_device(device)
+    kind_used, kind_reason = resolve_kind(sample, kind)
     depth_info: dict[str, dict] = {}
     if depth_estimator is not None and depth_source != "uploaded":
         from .depth_models import with_estimated_depth
@@ -261,6 +306,7 @@ def evaluate(
         from .encoders import latent_size as _ls
 
         latent_size = (sample.context_latents.shape[-2:] if sample.context_latents is not None else _ls(*sample.size))
+    scales = scale_readouts(sample, kind_used, dev)
     thumbs = {"context": _thumbnail(sample.context), "target": _thumbnail(sample.target),
               "mask": _thumbnail(np.repeat(sample.mask[..., None], 3, axis=2))}
     thumbs.update({f"pred:{n}": _thumbnail(img) for n, img in sample.predictions.items()})
@@ -268,7 +314,7 @@ def evaluate(
         sample_name=sample.name, predictions=list(sample.predictions), terms=names, results=results, params=p,
         image_size=sample.size, latent_size=tuple(int(v) for v in latent_size), encoder=enc.name,
         latent_sources=sources, device=str(dev), notices=notices, timings=timings, thumbnails=thumbs,
-        depth_info=depth_info,
+        depth_info=depth_info, kind=kind_used, kind_reason=kind_reason, scales=scales,
     )
 
 

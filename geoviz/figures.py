@@ -503,6 +503,33 @@ def checkpoint_lines(predictions: list[str], series: dict[str, list[float | None
                                                   yaxis={"title": {"text": "weighted loss"}})}
 
 
+def scale_by_step_figure(predictions: list[str], scales: dict, kind: str, tolerance: float = 0.05) -> dict:
+    """Each checkpoint's estimated scale across checkpoints ordered by step, with the band of
+    ``|log s| ≤ tolerance`` shaded and 1 marked; declined readouts are listed in the title.
+
+    ``scales``: ``{prediction: ScaleReadout}``; ``kind``: ``"insertion"`` or ``"material"``."""
+    order = sorted(predictions, key=lambda p: (step_of(p), p))
+    ys = [scales[p].estimate if p in scales else None for p in order]
+    declined = [p for p in order if p in scales and scales[p].estimate is None]
+    what = "object size / target's" if kind == "insertion" else "period ratio prediction / target"
+    title = f"Estimated scale across checkpoints ({what})"
+    if declined:
+        title += f" · declined: {', '.join(declined)}"
+    lo, hi = math.exp(-tolerance), math.exp(tolerance)
+    data = [{"type": "scatter", "mode": "lines+markers+text", "name": "estimated scale", "x": order, "y": ys,
+             "text": [f"{y:.3f}" if y is not None else "" for y in ys], "textposition": "top center",
+             "line": {"color": "#1F77B4", "width": 2}, "marker": {"size": 8}, "hovertemplate": "%{x}: %{y:.4f}<extra></extra>"}]
+    shapes = [{"type": "rect", "xref": "paper", "x0": 0, "x1": 1, "y0": lo, "y1": hi, "fillcolor": "#2CA02C",
+               "opacity": 0.12, "line": {"width": 0}, "layer": "below"},
+              {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 1, "y1": 1, "line": {"color": "#2CA02C", "dash": "dot"}}]
+    finite = [y for y in ys if y is not None]
+    span = max([abs(math.log(y)) for y in finite] + [tolerance]) * 1.3
+    return {"data": data, "layout": _chart_layout(title, shapes=shapes, showlegend=False, height=300,
+                                                  xaxis={"title": {"text": "checkpoint (by step)"}, "type": "category"},
+                                                  yaxis={"title": {"text": "estimated scale"},
+                                                         "range": [math.exp(-span), math.exp(span)]})}
+
+
 def period_sentence(period_pred: float | None, period_target: float | None, what: str = "tiles") -> str:
     """'prediction tiles are 1.24× larger than target' from two periods in pixels."""
     if not period_pred or not period_target or not (math.isfinite(period_pred) and math.isfinite(period_target)):

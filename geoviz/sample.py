@@ -46,6 +46,7 @@ class Sample:
     prediction_latents: dict[str, torch.Tensor] = field(default_factory=dict)
     k_obj: float | None = None
     notices: list[str] = field(default_factory=list)
+    kind: str | None = None  # "insertion" | "material"; None: detected from the mask
     memo: dict = field(default_factory=dict, repr=False, compare=False)  # derived data (hashes, latents)
 
     @property
@@ -189,32 +190,46 @@ def build_sample(
     name: str = "sample",
     max_side: int = DEFAULT_MAX_SIDE,
     require_mask: bool = True,
+    skip_bad_predictions: bool = False,
+    kind: str | None = None,
 ) -> Sample:
-    """Load and reconcile every input to the target's size (downscaled when its longer side exceeds
-    ``max_side``). Each input is a path, bytes or an array; depth entries may also be
-    ``(array_or_path, kind)`` pairs. Raises :class:`InputError` naming the first bad input.
+    """Load and reconcile every input to one size: the smallest image among the target, the context
+    and the predictions (usually the predictions' size) — inputs are brought down, never up — and no
+    longer side than ``max_side``. Each input is a path, bytes or an array; depth entries may also be
+    ``(array_or_path, kind)`` pairs. Raises :class:`InputError` naming the first bad input; with
+    ``skip_bad_predictions`` an unreadable prediction is left out with a notice instead (unless none
+    can be read). ``kind``: ``"insertion"``, ``"material"`` or None (detected when evaluated).
     """
     notices: list[str] = []
     tgt_label = _label(target, "target")
     tgt = load_image(target, tgt_label)
     orig_size = tgt.shape[:2]
-    size = orig_size
-    longest = max(orig_size)
-    if longest > max_side:
-        f = max_side / longest
-        size = (max(1, round(orig_size[0] * f)), max(1, round(orig_size[1] * f)))
-        tgt = resize_image(tgt, size)
-        notices.append(f"{tgt_label}: {orig_size[1]}×{orig_size[0]} downscaled to {size[1]}×{size[0]} "
-                       f"(longest side limit {max_side})")
+    ctx_label = _label(context, "context")
+    ctx = load_image(context, ctx_label)
+    raw_preds: dict[str, np.ndarray] = {}
+    names = _unique_names(list((predictions or {}).keys()))
+    for n, src in zip(names, (predictions or {}).values()):
+        try:
+            raw_preds[n] = load_image(src, f"prediction {n}")
+        except InputError as e:
+            if not skip_bad_predictions:
+                raise
+            notices.append(f"{e} — left out; the other predictions are diagnosed")
+    if predictions and not raw_preds:
+        raise InputError("predictions", "none could be read (see the messages above)", "upload readable images")
+    raw_seconds = {n: load_image(src, f"second run of {n}") for n, src in (second_runs or {}).items() if n in raw_preds}
+    size = _common_size([tgt, ctx, *raw_preds.values(), *raw_seconds.values()], max_side)
 
-    def fit_image(src, label):
-        img = load_image(src, label)
+    def fit_image(img, label):
         if img.shape[:2] != size:
-            notices.append(f"{label}: {img.shape[1]}×{img.shape[0]} resized to {size[1]}×{size[0]} to match the target")
+            why = f"longest side limit {max_side}" if max(size) == max_side and max(img.shape[:2]) > max_side \
+                else "the smallest input's size; inputs are brought down, never up"
+            notices.append(f"{label}: {img.shape[1]}×{img.shape[0]} resized down to {size[1]}×{size[0]} ({why})")
             img = resize_image(img, size)
         return img
 
-    ctx = fit_image(context, _label(context, "context"))
+    tgt = fit_image(tgt, tgt_label)
+    ctx = fit_image(ctx, ctx_label)
     mask_label = _label(mask, "mask")
     m = load_mask(mask, mask_label)
     if m.shape != size:
@@ -225,11 +240,8 @@ def build_sample(
     if (m > 0.5).all():
         notices.append(f"{mask_label}: covers the whole image — terms on the background have nothing to compare")
 
-    preds: dict[str, np.ndarray] = {}
-    names = _unique_names(list((predictions or {}).keys()))
-    for n, src in zip(names, (predictions or {}).values()):
-        preds[n] = fit_image(src, f"prediction {n}")
-    seconds = {n: fit_image(src, f"second run of {n}") for n, src in (second_runs or {}).items() if n in preds}
+    preds = {n: fit_image(img, f"prediction {n}") for n, img in raw_preds.items()}
+    seconds = {n: fit_image(img, f"second run of {n}") for n, img in raw_seconds.items()}
 
     # depth: one convention for all maps (the target's, else the first given)
     raw_depths: dict[str, tuple[np.ndarray, str]] = {}
@@ -276,7 +288,7 @@ def build_sample(
         cam = load_camera(camera, width=orig_size[1], name=_label(camera, "camera"))
         if size != orig_size:
             cam = dict(cam, f_px=cam["f_px"] * size[1] / orig_size[1])
-            notices.append(f"camera: f_px scaled to {cam['f_px']:.1f} for the downscaled image")
+            notices.append(f"camera: f_px scaled to {cam['f_px']:.1f} for the {size[1]}×{size[0]} images")
 
     def read_latent(src, label):
         if src is None:
@@ -297,5 +309,16 @@ def build_sample(
         name=name, context=ctx, target=tgt, mask=m, predictions=preds, second_runs=seconds,
         target_depth=fit_depth("target"), context_depth=fit_depth("context"), prediction_depths=pred_depths,
         depth_kind=common, camera=cam, context_latents=z_ctx, target_latents=z_tgt, prediction_latents=z_preds,
-        k_obj=k_obj, notices=notices,
+        k_obj=k_obj, notices=notices, kind=kind,
     )
+
+
+def _common_size(images: list[np.ndarray], max_side: int) -> tuple[int, int]:
+    """``(H, W)`` every input is brought to: the smallest image's (by pixel count; the first of equals),
+    scaled down so its longer side is at most ``max_side``."""
+    smallest = min(images, key=lambda a: a.shape[0] * a.shape[1])
+    h, w = smallest.shape[:2]
+    if max(h, w) > max_side:
+        f = max_side / max(h, w)
+        h, w = max(1, round(h * f)), max(1, round(w * f))
+    return h, w

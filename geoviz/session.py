@@ -29,6 +29,7 @@ import torch
 from . import __version__
 from .io import InputError
 from .sample import Sample
+from .scale_readout import ScaleReadout
 
 __all__ = [
     "BUNDLE_SCHEMA",
@@ -60,6 +61,7 @@ class Bundle:
     weights: dict[str, float] = field(default_factory=dict)
     params: dict = field(default_factory=dict)
     notes: str = ""
+    scales: dict = field(default_factory=dict)  # {prediction: ScaleReadout} as the session showed them
 
 
 # ---- export ---------------------------------------------------------------------------------------
@@ -116,8 +118,11 @@ def export_bundle(
     notes: str = "",
     device: str = "cpu",
     encoder: str = "proxy",
+    scales: dict | None = None,
+    kind: str | None = None,
 ) -> bytes:
-    """The whole session as ``.geoviz.zip`` bytes."""
+    """The whole session as ``.geoviz.zip`` bytes: the inputs exactly as loaded, the params, weights,
+    notes, every value and each prediction's scale readout (``scales``: ``{name: ScaleReadout}``)."""
     files: dict[str, bytes] = {}
     roles: dict[str, str] = {}
     for role, arr in (("context", sample.context), ("target", sample.target), ("mask", sample.mask)):
@@ -158,6 +163,7 @@ def export_bundle(
         "device": device,
         "encoder": encoder,
         "sample_name": sample.name,
+        "kind": kind or sample.kind,
         "predictions": preds,
         "prediction_files": entries,
         "inputs": roles,
@@ -170,7 +176,8 @@ def export_bundle(
         "notices": sample.notices,
     }
     files["manifest.json"] = json.dumps(_jsonable(manifest), indent=2, sort_keys=True).encode()
-    files["results.json"] = json.dumps(_jsonable({"values": values}), indent=2, sort_keys=True).encode()
+    results = {"values": values, "scales": {n: r.to_dict() for n, r in (scales or {}).items()}}
+    files["results.json"] = json.dumps(_jsonable(results), indent=2, sort_keys=True).encode()
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as z:
         for name in sorted(files):
@@ -315,11 +322,13 @@ def import_bundle(src: str | os.PathLike | bytes) -> Bundle:
             if "context_latents" in roles else None
         z_tgt = _load_latents(member(roles["target_latents"], "target latents"), roles["target_latents"]) \
             if "target_latents" in roles else None
-        values = {}
+        values, scales = {}, {}
         if "results.json" in members:
             try:
-                values = json.loads(_read(z, members["results.json"])).get("values", {})
-            except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
+                results = json.loads(_read(z, members["results.json"]))
+                values = results.get("values", {})
+                scales = {str(n): ScaleReadout.from_dict(d) for n, d in (results.get("scales") or {}).items()}
+            except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError) as e:
                 raise _refuse(label, f"results.json is not valid ({e})") from None
     size = arrays["target"].shape[:2]
     for what, arr in [("context", arrays["context"]), ("mask", arrays["mask"]), *[(f"image of {n}", a) for n, a in preds.items()]]:
@@ -328,15 +337,18 @@ def import_bundle(src: str | os.PathLike | bytes) -> Bundle:
     kind = manifest.get("depth_kind", "metric")
     if kind not in ("metric", "inverse"):
         raise _refuse(label, f"unknown depth kind {kind!r}")
+    sample_kind = manifest.get("kind")
+    if sample_kind not in (None, "insertion", "material"):
+        raise _refuse(label, f"unknown sample kind {sample_kind!r}")
     sample = Sample(
         name=str(manifest.get("sample_name", "bundle")), context=arrays["context"], target=arrays["target"],
         mask=arrays["mask"], predictions=preds, second_runs=seconds, target_depth=target_depth,
         context_depth=context_depth, prediction_depths=depths, depth_kind=kind,
         camera=manifest.get("camera"), context_latents=z_ctx, target_latents=z_tgt, prediction_latents=lat,
-        k_obj=manifest.get("k_obj"), notices=list(manifest.get("notices") or []),
+        k_obj=manifest.get("k_obj"), notices=list(manifest.get("notices") or []), kind=sample_kind,
     )
     return Bundle(sample=sample, values=values, manifest=manifest, weights=dict(manifest.get("weights") or {}),
-                  params=dict(manifest.get("params") or {}), notes=str(manifest.get("notes") or ""))
+                  params=dict(manifest.get("params") or {}), notes=str(manifest.get("notes") or ""), scales=scales)
 
 
 # ---- saved sessions behind links ----------------------------------------------------------------------
@@ -403,6 +415,24 @@ def _thumb_uri(img: np.ndarray, side: int = 256) -> str:
     return FG.encode_image(pil, quality=85)
 
 
+def _scale_text(r) -> str:
+    if r is None:
+        return "—"
+    return f"{r.estimate:.3f}" if r.estimate is not None else "declined"
+
+
+def _scale_title(r) -> str:
+    return "" if r is None else (r.method if r.estimate is not None else r.reason or "")
+
+
+def _scale_method(report) -> str:
+    methods = {r.method for r in report.scales.values()}
+    why = [f"{p}: {r.reason}" for p, r in report.scales.items() if r.estimate is None]
+    what = "insertion: the object's linear size / the target's" if report.kind == "insertion" else \
+        "material: the period ratio prediction / target"
+    return f"{what}, by {', '.join(sorted(methods))}" + (f"; declined — {'; '.join(why)}" if why else "")
+
+
 def report_html(sample: Sample, report, weights: dict[str, float], notes: str = "", title: str | None = None) -> str:
     """One HTML file, plotly.js embedded, no network request: inputs, the terms × checkpoints table,
     the charts and the weighted-total heatmaps of every prediction."""
@@ -438,6 +468,8 @@ def report_html(sample: Sample, report, weights: dict[str, float], notes: str = 
     head = "".join(f'<th colspan="2">{esc(p)}{" ★" if p == best else ""}</th>' for p in preds)
     sub = "".join("<th>raw</th><th>weighted</th>" for _ in preds)
     totals = "".join(f'<td></td><td><b>{c.totals[p]:.6g}</b></td>' for p in preds)
+    scale_cells = "".join(f'<td colspan="2" title="{esc(_scale_title(report.scales.get(p)))}">'
+                          f'{esc(_scale_text(report.scales.get(p)))}</td>' for p in preds)
     inputs = "".join(f'<figure><img src="{_thumb_uri(img)}" alt="{esc(name)}"><figcaption>{esc(name)}</figcaption></figure>'
                      for name, img in [("context", sample.context), ("target", sample.target),
                                        ("mask", np.repeat(sample.mask[..., None], 3, axis=2)),
@@ -463,7 +495,9 @@ figure{{display:inline-block;margin:4px;text-align:center;font-size:12px}} figur
 <h2>Inputs</h2>{inputs}
 <h2>Terms × checkpoints</h2>
 <table><tr><th>spec</th><th>term</th><th>weight</th>{head}</tr><tr><th></th><th></th><th></th>{sub}</tr>
+<tr><td></td><td><b>estimated scale</b></td><td></td>{scale_cells}</tr>
 {''.join(rows)}<tr><td></td><td><b>TOTAL</b></td><td></td>{totals}</tr></table>
+<p>Sample kind: <b>{esc(report.kind)}</b> ({esc(report.kind_reason)}). Estimated scale: {esc(_scale_method(report))}.</p>
 {f'<h3>Skipped</h3><ul>{skipped}</ul>' if skipped else ''}
 <h2>Charts and heatmaps</h2>{divs}
 <script>

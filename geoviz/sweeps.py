@@ -12,8 +12,7 @@ A :class:`Sweep` holds the raw curves; :meth:`Sweep.total` weights them (no term
 so weight sliders redraw instantly) and :attr:`Sweep.responses` says, per term, where its minimum
 is, how sharply it rises at ±5 % and whether it is flagged (minimum off ``s = 1 ± tolerance``).
 The sample's real predictions ride in the first batch, so each is placed on the curves at its
-estimated scale (insertion: ``sqrt`` of the change-mask area ratio; material: the ratio of spectral
-periods).
+estimated scale — the scale readout of :mod:`geoviz.scale_readout`, the same number as on its card.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from .encoders import LatentEncoder, ProxyEncoder, images_to_tensor
 from .evaluate import _encoder_id, _latent_mask, _tensor, resolve_device
 from .perturb import Perturbed, Transform, insertion_perturbations, material_perturbations
 from .sample import Sample
+from .scale_readout import ScaleReadout, detect_kind, read_scales
 from .term_batch import batch_values, change_mask
 from .terms import REGISTRY, TermInputs, reference, resolve_params, spectral_loss
 
@@ -171,11 +171,9 @@ def analyse_response(scales, values, tolerance: float = 0.02) -> Response:
 
 
 def guess_kind(sample: Sample) -> str:
-    """``"material"`` when the mask looks like a surface (touches two image borders or covers over
-    30 % of the image), else ``"insertion"``. A guess: the dashboard lets the user choose."""
-    m = sample.mask > 0.5
-    borders = int(m[0].any()) + int(m[-1].any()) + int(m[:, 0].any()) + int(m[:, -1].any())
-    return "material" if borders >= 2 or m.mean() > 0.3 else "insertion"
+    """The sample's kind: its own ``kind`` when set, else :func:`~geoviz.scale_readout.detect_kind`
+    of its mask (a surface touching two borders or covering over 30 % is a material)."""
+    return sample.kind or detect_kind(sample.mask)[0]
 
 
 def _applicable(kind: str, terms: list[str] | None) -> list[str]:
@@ -318,8 +316,10 @@ def _sweep(kind: str, sample: Sample, axes: dict[str, tuple[list[float], list[Tr
     measured = {k: collected[main_axis].pop(f"#{k}") for k in ("area_ratio", "period_ratio")}
     for axis in axes:
         collected[axis].pop("#area_ratio", None), collected[axis].pop("#period_ratio", None)
-    for d in real.values():
-        d.update(_estimate_scale(kind, d, scales, measured))
+    readouts = read_scales(kind, sample.context, sample.target, sample.mask, sample.predictions, device=dev) \
+        if sample.predictions else {}
+    for name, d in real.items():
+        d.update(_placement(kind, d, readouts[name], scales, measured))
     values = {t: collected[main_axis].get(t, []) for t in names if t not in skipped}
     curves = {axis: Curve(axis, axes[axis][0], {t: collected[axis].get(t, []) for t in values}) for axis in axes if axis != main_axis}
     responses = {t: analyse_response(scales, v, tolerance) for t, v in values.items()}
@@ -334,23 +334,21 @@ def _sweep(kind: str, sample: Sample, axes: dict[str, tuple[list[float], list[Tr
                  device=str(dev), batches=runner.batches, seconds=time.perf_counter() - t0, tolerance=tolerance)
 
 
-def _estimate_scale(kind: str, pred: dict, scales: list[float], measured: dict[str, list[float]]) -> dict:
-    """Where a real prediction sits on the scale axis.
-
-    Insertion: its change-mask area ratio read off the sweep's own area-vs-scale curve (so the
-    detector's bias — a halo of half a latent patch, background leakage — is calibrated away), and
-    ``sqrt`` of the raw ratio for reference. Material: the ratio of spectral periods.
-    """
-    if kind == "material":
-        return {"estimated_scale": pred["period_ratio"], "estimate": "spectral period ratio"}
-    raw = math.sqrt(max(pred["area_ratio"], 0.0))
-    x, a = np.asarray(scales, float), np.asarray(measured["area_ratio"], float)
-    ok = np.isfinite(a)
-    x, a = x[ok], a[ok]
-    if len(a) >= 2 and np.all(np.diff(a) > 0) and a[0] <= pred["area_ratio"] <= a[-1]:
-        return {"estimated_scale": float(np.interp(pred["area_ratio"], a, x)), "sqrt_area_ratio": raw,
-                "estimate": "change-mask area, calibrated on the sweep"}
-    return {"estimated_scale": raw, "sqrt_area_ratio": raw, "estimate": "sqrt of the change-mask area ratio"}
+def _placement(kind: str, pred: dict, readout: ScaleReadout, scales: list[float], measured: dict[str, list[float]]) -> dict:
+    """Where a real prediction sits on the scale axis: its scale readout (read off the images, as on
+    its card; None, with the reason, when declined). For an insertion, the change-mask area ratio read
+    off the sweep's own area-vs-scale curve is kept beside it as ``area_calibrated`` (a diagnostic of
+    the change mask, which depends on the params), and ``sqrt_area_ratio`` the raw one."""
+    out = {"estimated_scale": readout.estimate, "estimate": readout.method if readout.estimate is not None
+           else f"declined: {readout.reason}"}
+    if kind == "insertion":
+        out["sqrt_area_ratio"] = math.sqrt(max(pred["area_ratio"], 0.0))
+        x, a = np.asarray(scales, float), np.asarray(measured["area_ratio"], float)
+        ok = np.isfinite(a)
+        x, a = x[ok], a[ok]
+        if len(a) >= 2 and np.all(np.diff(a) > 0) and a[0] <= pred["area_ratio"] <= a[-1]:
+            out["area_calibrated"] = float(np.interp(pred["area_ratio"], a, x))
+    return out
 
 
 def _perturb(kind: str, sample: Sample, transforms: list[Transform], dev) -> Perturbed:

@@ -26,6 +26,7 @@ from losses.config import depth_at
 from .terms import (
     REGISTRY,
     TermInputs,
+    boundary_perfect,
     depth_scale_setup,
     monodepth_region,
     params_key,
@@ -94,7 +95,8 @@ def _latent_area(inp, p):
 
 def _latent_boundary(inp, p):
     phi = losses.signed_distance_map_from_mask(reference(inp, p) > 0.5, normalize=p["boundary"]["normalize"]).to(inp.mask_lat)
-    return _sum_map(losses.boundary_loss(change_mask(inp, p), phi, reduction="none"))
+    perfect, _ = boundary_perfect(inp, p, phi)  # the excess over a perfect prediction, as the Report shows it
+    return _sum_map(losses.boundary_loss(change_mask(inp, p), phi, reduction="none")) - perfect
 
 
 def _depth_missing(inp: TermInputs) -> str | None:

@@ -7,7 +7,7 @@ input (latent, depth or image) and named extras (change mask, SDM, spectra, …)
 are missing returns ``skipped`` with a reason, never a silent zero.
 
 Parameter groups (each name the ``losses`` keyword it feeds) are in :data:`PARAM_GROUPS`; a params
-dict ``{group: {name: value}}`` with missing entries takes the documents' defaults
+dict ``{group: {name: value}}`` with missing entries takes the tool's defaults, :data:`TOOL_PARAMS`
 (:func:`resolve_params`).
 """
 
@@ -37,12 +37,18 @@ __all__ = [
     "REGISTRY",
     "FAMILIES",
     "resolve_params",
+    "settings_of",
+    "TOOL_PARAMS",
+    "DOCUMENT_PARAMS",
+    "PARAM_SETTINGS",
+    "DEFAULT_SETTINGS",
     "params_key",
     "gradient_display",
     "depth_scale_setup",
     "spectral_loss",
     "monodepth_region",
     "reference",
+    "boundary_perfect",
 ]
 
 
@@ -144,14 +150,36 @@ PARAM_GROUPS: dict[str, tuple[Param, ...]] = {
 }
 
 
-# The defaults live in ``losses.config`` (the training half reads the same config): one source.
-PARAM_GROUPS = {g: tuple(dataclasses.replace(p, default=DEFAULT_PARAMS[g][p.name]) for p in ps)
+# The documents' defaults live in ``losses.config`` (a drop-in must behave as written). The tool's
+# defaults differ in one group: the document's soft change mask leaks onto the background (every
+# background latent at sigmoid(−k_sigma) ≈ 0.12), which on real photographs put the area, Dice and
+# boundary minima — and the scale a reader infers from them — 40–60 % off; the leak-free settings
+# (../shared/specs/README.md, "Defaults: the library is the document, the tool is right") fix it.
+DOCUMENT_PARAMS: dict[str, dict[str, Any]] = {g: dict(v) for g, v in DEFAULT_PARAMS.items()}
+TOOL_PARAMS: dict[str, dict[str, Any]] = {
+    **{g: dict(v) for g, v in DEFAULT_PARAMS.items()},
+    "change_mask": {**DEFAULT_PARAMS["change_mask"], "temperature": 0.25, "s_min": 0.05, "reference": "target"},
+}
+# named settings a user switches between in one click (the Params tab, ``--settings`` of the CLI)
+PARAM_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {"leak-free": TOOL_PARAMS, "as in the document": DOCUMENT_PARAMS}
+DEFAULT_SETTINGS = "leak-free"
+PARAM_GROUPS = {g: tuple(dataclasses.replace(p, default=TOOL_PARAMS[g][p.name]) for p in ps)
                 for g, ps in PARAM_GROUPS.items()}
 assert {g: {p.name for p in ps} for g, ps in PARAM_GROUPS.items()} == {g: set(d) for g, d in DEFAULT_PARAMS.items()}
 
 
+def settings_of(params: dict) -> str:
+    """The name of the :data:`PARAM_SETTINGS` entry that resolved ``params`` equal, else ``"custom"``."""
+    p = resolve_params(params)
+    for name, s in PARAM_SETTINGS.items():
+        if p == resolve_params(s):
+            return name
+    return "custom"
+
+
 def resolve_params(params: dict | None) -> dict[str, dict[str, Any]]:
-    """Fill every group with the documents' defaults and check names, types and ranges.
+    """Fill every group with the tool's defaults (:data:`TOOL_PARAMS`: the documents' except the
+    leak-free change mask) and check names, types and ranges.
 
     Raises ``ValueError`` naming ``params.<group>.<name>`` for an unknown or out-of-range entry.
     """
@@ -386,15 +414,28 @@ def _latent_area(inp: TermInputs, p: dict) -> TermResult:
     return _result(value, inp.leaf("latent"), "latent", "latent", None, dict(extras))
 
 
+def boundary_perfect(inp: TermInputs, p: dict, phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(value, map)`` of the boundary loss at a perfect prediction — one whose change mask is the
+    reference itself: ``mean(ref·φ)`` and its ``[B,1,h,w]`` contribution map. It is negative (φ < 0
+    inside), which is why the dashboard shows the loss as its excess over this value."""
+    ref = reference(inp, p)
+    return losses.boundary_loss(ref, phi), losses.boundary_loss(ref, phi, reduction="none")
+
+
 def _latent_boundary(inp: TermInputs, p: dict) -> TermResult:
+    """The boundary loss as its excess over a perfect prediction's (0 = perfect, the raw
+    ``mean(M̂·φ)`` in ``extras["raw_value"]``): the raw value is negative near its optimum and would
+    drive totals below zero. The gradient is the raw loss's (the offset is a constant)."""
     m_hat, extras = _change_mask(inp, p)
     phi = _memo(inp, ("sdm", params_key(p, ("change_mask", "boundary"))), lambda: losses.signed_distance_map_from_mask(
         reference(inp, p) > 0.5, normalize=p["boundary"]["normalize"]).to(inp.mask_lat))
-    value = losses.boundary_loss(m_hat, phi)
+    raw = losses.boundary_loss(m_hat, phi)
     cmap = losses.boundary_loss(m_hat, phi, reduction="none")
+    perfect, perfect_map = boundary_perfect(inp, p, phi)
     band = losses.boundary_band((inp.mask_lat > 0.5).float(), 1)
-    return _result(value, inp.leaf("latent"), "latent", "latent", cmap,
-                   dict(extras, sdm=_np(phi), boundary_band=_np(band)))
+    return _result(raw - perfect.detach(), inp.leaf("latent"), "latent", "latent", cmap - perfect_map.detach(),
+                   dict(extras, sdm=_np(phi), boundary_band=_np(band), raw_value=float(raw.detach()),
+                        perfect_value=float(perfect)))
 
 
 # ---- 000 depth consistency ---------------------------------------------------------------------------
@@ -649,7 +690,8 @@ REGISTRY: dict[str, Term] = {
         Term("latent_area", "latent", "002", "area ratio (change mask)", _L, 0.2, ("change_mask",), "latent", _latent_area,
              "(log ΣM̂/ΣM)²: an object scaled by s costs (2 log s)²."),
         Term("latent_boundary", "latent", "002", "boundary (SDM)", _L, 0.4, ("change_mask", "boundary"), "latent",
-             _latent_boundary, "mean(M̂·φ) with φ the target's signed distance map."),
+             _latent_boundary, "mean(M̂·φ) with φ the target's signed distance map, less its value at a perfect "
+             "prediction (0 = perfect; the raw value is shown beside it)."),
         Term("depth_inside", "depth", "000", "depth inside", _D, 0.2 * 1.0, ("depth_consistency",), "depth",
              _depth_part("inside"), "SmoothL1 depth match inside the mask (starter 0.2 × w_inside 1.0)."),
         Term("depth_outside", "depth", "000", "depth outside", _D, 0.2 * 0.5, ("depth_consistency",), "depth",

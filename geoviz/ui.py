@@ -31,9 +31,9 @@ from .io import InputError, load_sample
 from .sample import Sample, build_sample
 from .session import SessionStore, export_bundle, import_bundle, report_html
 from .tempfiles import MAX_AGE_S, new_temp_dir
-from .terms import FAMILIES, PARAM_GROUPS, REGISTRY, resolve_params
+from .terms import DEFAULT_SETTINGS, FAMILIES, PARAM_GROUPS, PARAM_SETTINGS, REGISTRY, resolve_params, settings_of
 from .ui_components import image_upload
-from .weights import PRESETS, WeightsConfig
+from .weights import PRESETS, WeightsConfig, preset, preset_for, preset_matching
 
 __all__ = [
     "build_demo", "launch", "launch_options", "exposure_warnings", "Session", "Models", "new_session",
@@ -139,6 +139,7 @@ class Session:
     sweep: Any = None  # the last sensitivity sweep (geoviz.sweeps.Sweep), valid for these params
     weight_history: list = field(default_factory=list)  # (weights, family_scale) before each balance
     last_balance: Any = None  # geoviz.balance.BalanceResult of the last balance
+    kind_choice: str = "auto"  # auto | insertion | material (the report says what it resolved to)
 
     def effective_weights(self) -> dict[str, float]:
         """Each term's slider weight × its family master: the weights ``combine`` and exports use."""
@@ -204,23 +205,42 @@ def totals_js() -> str:
   }}
   let best = preds[0];
   for (const p of preds) if (totals[p] < totals[best]) best = p;
+  const scales = summary.scales || {{}};
   const cards = preds.map((p) => {{
     const cls = p === best && preds.length > 1 ? "total-card best" : "total-card";
-    return `<span class="${{cls}}" data-pred="${{esc(p)}}">${{esc(p)}}<br><b class="total-value">${{totals[p].toFixed(4)}}</b></span>`;
+    const sc = scales[p];
+    const label = !sc ? "scale —" : (sc.estimate === null || sc.estimate === undefined ? "scale ?" : "scale " + sc.estimate.toFixed(2));
+    const title = !sc ? "" : (sc.estimate === null || sc.estimate === undefined ? "no scale: " + sc.reason : sc.method);
+    return `<span class="${{cls}}" data-pred="${{esc(p)}}" title="${{esc(title)}}">${{esc(p)}}<br><b class="total-value">${{totals[p].toFixed(4)}}</b> · <span class="scale-value">${{esc(label)}}</span></span>`;
   }});
   return '<div class="totals">' + cards.join("") + "</div>";
 }}"""
 
 
+def scale_label(readout) -> str:
+    """What a card says of a prediction's scale: ``"scale 1.00"``, or ``"scale ?"`` when declined."""
+    return "scale —" if readout is None else readout.short()
+
+
+def scale_title(readout) -> str:
+    """The card's tooltip: the method, or why the scale was declined."""
+    if readout is None:
+        return ""
+    return readout.method if readout.estimate is not None else f"no scale: {readout.reason}"
+
+
 def totals_html(session: Session, combined: Combined) -> str:
-    """One card per prediction with its weighted total; the lowest is marked ``best``."""
+    """One card per prediction: its name, weighted total and estimated scale
+    (``step_2000 · 0.5347 · scale 1.00``); the lowest total is marked ``best``."""
     preds = session.report.predictions
     best = min(preds, key=lambda p: combined.totals[p])
     cards = []
     for p in preds:
         cls = "total-card best" if p == best and len(preds) > 1 else "total-card"
-        cards.append(f'<span class="{cls}" data-pred="{_esc(p)}">{_esc(p)}<br><b class="total-value">'
-                     f"{combined.totals[p]:.4f}</b></span>")
+        sc = session.report.scales.get(p)
+        cards.append(f'<span class="{cls}" data-pred="{_esc(p)}" title="{_esc(scale_title(sc))}">{_esc(p)}<br>'
+                     f'<b class="total-value">{combined.totals[p]:.4f}</b> · '
+                     f'<span class="scale-value">{_esc(scale_label(sc))}</span></span>')
     return '<div class="totals">' + "".join(cards) + "</div>"
 
 
@@ -232,6 +252,13 @@ def overview_table(session: Session, combined: Combined) -> pd.DataFrame:
     """Every term × prediction: raw value, weight, weighted value, share of the total."""
     rows = []
     w = combined.weights
+    scale_row = {"family": "", "term": "estimated scale", "weight": ""}
+    for p in session.report.predictions:
+        sc = session.report.scales.get(p)
+        scale_row[f"{p} raw"] = "" if sc is None else ("declined" if sc.estimate is None else f"{sc.estimate:.3f}")
+        scale_row[f"{p} weighted"] = ""
+        scale_row[f"{p} share"] = ""
+    rows.append(scale_row)
     for t in session.report.terms:
         row = {"family": REGISTRY[t].spec, "term": TERM_LABELS[t], "weight": round(w[t], 4)}
         for p in session.report.predictions:
@@ -261,6 +288,10 @@ def report_summary(session: Session, combined: Combined) -> dict:
         "skipped": session.report.skipped(),
         "params": session.report.params,
         "notices": list(session.report.notices),
+        "kind": session.report.kind,
+        "kind_reason": session.report.kind_reason,
+        "scales": {p: r.to_dict() for p, r in session.report.scales.items()},
+        "settings": settings_of(session.report.params),
     }
 
 
@@ -281,13 +312,53 @@ def skipped_md(session: Session) -> str:
     return "**Skipped terms**\n\n" + "\n".join(lines)
 
 
+def settings_text(params: dict) -> str:
+    """Which change-mask settings are in force, in words."""
+    name = settings_of(params)
+    cm = resolve_params(params)["change_mask"]
+    values = f"temperature {cm['temperature']:g}, s_min {'off' if cm['s_min'] is None else format(cm['s_min'], 'g')}, " \
+             f"reference {cm['reference']}"
+    if name == "leak-free":
+        return f"change mask **leak-free** ({values})"
+    if name == "as in the document":
+        return f"change mask **as in the document** ({values}) — it leaks onto the background and reads objects too large"
+    return f"change mask **custom** ({values})"
+
+
+def settings_md(session: Session) -> str:
+    """The Params tab's headline: the change-mask settings in force and their measured bias on this
+    sample — the background leakage of the change mask, and (after a sweep with these settings)
+    where the area, Dice and boundary minima sit."""
+    lines = [f"In force: {settings_text(session.params)}."]
+    pred = session.inspect if session.inspect in session.report.predictions else session.report.predictions[0]
+    dice = session.report.results[pred].get("latent_dice")
+    if dice is not None and dice.ok:
+        ex = dice.extras
+        lines.append(f"Measured on **{_esc(pred)}**: mean M̂ over the sure background **{ex['leakage_mean']:.3f}**, "
+                     f"{100 * ex['leakage_share_of_target']:.0f}% of the target's area"
+                     + (" — the change mask leaks (objects read too large)" if ex["leakage_share_of_target"] > 0.2 else ""))
+    sweep = session.sweep
+    if sweep is not None and sweep.params == session.params:
+        mins = [f"{TERM_LABELS[t]} s = {sweep.responses[t].argmin:.3f}" for t in ("latent_area", "latent_dice", "latent_boundary")
+                if t in sweep.responses]
+        if mins:
+            lines.append("Sweep minima (1 is right): " + ", ".join(mins))
+    else:
+        lines.append("Run a sweep (Sensitivity) to see where these settings put the area, Dice and boundary minima.")
+    return "\n\n".join(lines)
+
+
 def notices_md(session: Session) -> str:
-    """Markdown: device, image and latent sizes, then every notice of the report (resizes, models…)."""
+    """Markdown: what is diagnosed (sample, kind, weights preset, change-mask settings, device, sizes),
+    then every notice of the report (resizes, skipped files, models…)."""
     r = session.report
     dev = r.device.upper() if r.device != "cpu" else "CPU"
-    items = [f"device **{dev}** · image {r.image_size[1]}×{r.image_size[0]} · latents {r.latent_size[1]}×{r.latent_size[0]}"]
-    items += [f"⚠ {n}" for n in r.notices]
-    return " · ".join(items[:1]) + ("\n\n" + "\n".join(f"- {n}" for n in items[1:]) if len(items) > 1 else "")
+    kind = f"**{r.kind}** ({r.kind_reason})"
+    preset_name = preset_matching(session.effective_weights())
+    items = [f"sample **{_esc(r.sample_name)}** · {kind} · weights **{preset_name}** · {settings_text(r.params)}",
+             f"device **{dev}** · image {r.image_size[1]}×{r.image_size[0]} · latents {r.latent_size[1]}×{r.latent_size[0]}"]
+    items += [f"⚠ {_esc(n)}" for n in r.notices]
+    return "\n\n".join(items[:2]) + ("\n\n" + "\n".join(f"- {n}" for n in items[2:]) if len(items) > 2 else "")
 
 
 def bars_figure(session: Session, combined: Combined) -> dict:
@@ -403,10 +474,14 @@ def depth_views(session: Session, pred: str):
                   if est.get("aligned") else "not aligned (relative inverse depth as the model gives it)"))
     if "target" in session.report.depth_info:
         md += "\n\nTarget depth **estimated** too (no target depth was uploaded): depths compare as relative inverse depth."
-    if sc.ok:
+    if sc.ok and session.report.kind == "insertion":
         e = sc.extras
-        md += (f"\n\n001: s_pred = {e['s_pred']:.2f}, s_exp = {e['s_exp']:.2f} latent px → the object is "
-               f"**{e['scale_ratio']:.3f}×** the size its depth ({e['depth_stat']:.3g} {unit}) predicts")
+        md += (f"\n\n001: s_pred = {e['s_pred']:.2f}, s_exp = {e['s_exp']:.2f} latent px → the change mask is "
+               f"**{e['scale_ratio']:.3f}×** the size the depth ({e['depth_stat']:.3g} {unit}) predicts with k_obj "
+               f"{e['k_obj']:.4g} ({e['k_obj_source']}). The object's scale read off the images: "
+               f"**{scale_label(session.report.scales.get(pred))}**.")
+    elif sc.ok:
+        md += "\n\n001 (depth-aware scale) sizes an inserted object; this is a material sample, so its ratio is not a readout here."
     return md, d_pred, d_tgt, diff, reg, scale, sta_p, sta_t, per
 
 
@@ -429,10 +504,22 @@ def texture_views(session: Session, pred: str):
     res = session.report.results[pred]
     spec, acf, lp = res["texture_spectral"], res["texture_acf"], res["texture_log_polar"]
     lines = []
-    if acf.ok:
-        lines.append("ACF: " + FG.period_sentence(acf.extras["period_pred_px"], acf.extras["period_target_px"]))
-    if spec.ok:
-        lines.append("Spectral peak: " + FG.period_sentence(spec.extras["period_pred_px"], spec.extras["period_target_px"]))
+    readout = session.report.scales.get(pred)
+    if session.report.kind == "material":
+        if readout is not None and readout.estimate is not None:
+            lines.append(f"Estimated period ratio (prediction / target): **{readout.estimate:.3f}** — "
+                         + FG.period_sentence(readout.estimate, 1.0).split(" (")[0] + f" ({readout.method})")
+        elif readout is not None:
+            lines.append(f"No period ratio: {readout.reason}")
+        if acf.ok:
+            lines.append("ACF: " + FG.period_sentence(acf.extras["period_pred_px"], acf.extras["period_target_px"]))
+        if spec.ok:
+            lines.append("Spectral peak (the 003 term's soft peak): "
+                         + FG.period_sentence(spec.extras["period_pred_px"], spec.extras["period_target_px"]))
+    else:
+        lines.append("This is an insertion sample: the texture terms compare the inside of the mask, and their "
+                     "periods are not a size readout (the object's scale is on its card: "
+                     f"**{scale_label(readout)}**).")
     sc = res["texture_scale_consistency"]
     lines.append(f"Scale consistency: {_fmt(sc.value)}" if sc.ok else f"Scale consistency skipped: {sc.skipped}")
     img = _pil_of(session, pred)
@@ -443,7 +530,8 @@ def texture_views(session: Session, pred: str):
 
 
 def checkpoint_views(session: Session, combined: Combined):
-    """The Checkpoints tab: weighted terms and totals along the predictions (ordered by step)."""
+    """The Checkpoints tab: a table (total, estimated scale, weighted terms) and a line chart along
+    the predictions ordered by step. The scale-vs-step chart is :func:`scale_chart`."""
     preds = session.report.predictions
     order = sorted(preds, key=lambda p: (FG.step_of(p), p))
     best = min(preds, key=lambda p: combined.totals[p])
@@ -452,12 +540,19 @@ def checkpoint_views(session: Session, combined: Combined):
     lines = FG.checkpoint_lines(preds, series, combined.totals, TERM_LABELS)
     rows = []
     for p in order:
-        row = {"checkpoint": ("★ " if p == best else "") + p, "total": round(combined.totals[p], 5)}
+        sc = session.report.scales.get(p)
+        row = {"checkpoint": ("★ " if p == best else "") + p, "total": round(combined.totals[p], 5),
+               "estimated scale": None if sc is None or sc.estimate is None else round(sc.estimate, 4)}
         for t in series:
             v = combined.weighted[p][t]
             row[TERM_LABELS[t]] = None if v is None else round(v, 5)
         rows.append(row)
     return pd.DataFrame(rows), lines
+
+
+def scale_chart(session: Session) -> dict:
+    """Each checkpoint's estimated scale against its step (a plotly dict)."""
+    return FG.scale_by_step_figure(session.report.predictions, session.report.scales, session.report.kind)
 
 
 def checkpoint_gallery(session: Session) -> list:
@@ -509,10 +604,20 @@ def mask_from_difference(context: np.ndarray, target: np.ndarray, threshold: flo
     return losses.erode(losses.dilate(m, 1), 1)[0, 0].numpy()
 
 
+def with_kind(sample: Sample, kind: str | None) -> Sample:
+    """``sample`` with its kind set (``"auto"`` / None: detected when evaluated); the same object when
+    unchanged, else a copy sharing its arrays and memo (the scale readouts are keyed by kind)."""
+    import dataclasses
+
+    kind = None if kind in (None, "", "auto") else kind
+    return sample if sample.kind == kind else dataclasses.replace(sample, kind=kind)
+
+
 def build_session_sample(context, target, mask_choice, mask_file, mask_editor, diff_threshold, preds,
                          target_depth, pred_depths, depth_kind, latents, camera_file, f_px, f_mm, sensor_w,
-                         k_obj) -> Sample:
-    """The inputs panel → a Sample (InputError names the first bad input)."""
+                         k_obj, sample_kind: str | None = None) -> Sample:
+    """The inputs panel → a Sample named after the target file's stem (InputError names the first
+    bad input; an unreadable prediction is left out with a notice, the others are diagnosed)."""
     from .io import load_image
 
     ctx, tgt = _path(context), _path(target)
@@ -560,26 +665,38 @@ def build_session_sample(context, target, mask_choice, mask_file, mask_editor, d
         context_latents=lat.pop("context_latents", None), target_latents=lat.pop("target_latents", None),
         prediction_latents={k: v for k, v in lat.items() if k in predictions},
         k_obj=float(k_obj) if k_obj not in (None, "") and float(k_obj) > 0 else None,
-        name=Path(tgt).parent.name or "upload",
+        name=Path(tgt).stem or "upload", skip_bad_predictions=True,
+        kind=None if sample_kind in (None, "", "auto") else sample_kind,
     )
 
 
 def params_from_controls(values: list) -> dict:
-    """The params panel's values (in PARAM_CONTROLS order) → a params dict; an empty optional is None."""
+    """The params panel's values (in PARAM_CONTROLS order) → a params dict. An optional parameter's
+    control is a text box: empty means off (None), anything else must be a number."""
     out: dict[str, dict] = {}
     for (group, p), v in zip(PARAM_CONTROLS, values):
         if p.kind == "bool":
             v = bool(v)
         elif p.kind == "choice":
             pass
-        elif v in (None, "") or (p.optional and isinstance(v, (int, float)) and v < 0):
+        elif v is None or (isinstance(v, str) and not v.strip()):
             v = None
-        elif p.kind == "int":
-            v = int(round(float(v)))
         else:
-            v = float(v)
+            try:
+                number = float(v)
+            except (TypeError, ValueError):
+                raise InputError(f"params.{group}.{p.name}", f"{v!r} is not a number",
+                                 "type a number, or leave it empty to switch it off" if p.optional else "type a number") from None
+            v = int(round(number)) if p.kind == "int" and number == round(number) else number
         out.setdefault(group, {})[p.name] = v
     return out
+
+
+def control_value(p, value):
+    """A parameter's value as its control shows it: an optional one as text (empty when off)."""
+    if p.optional:
+        return "" if value is None else format(value, "g")
+    return value
 
 
 PARAM_CONTROLS: list[tuple[str, Any]] = [(g, p) for g, ps in PARAM_GROUPS.items() for p in ps]
@@ -787,6 +904,8 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                             calib_zip = gr.File(label="calibrate k_obj from a .zip of samples", file_types=[".zip"],
                                                 elem_id="calib_zip")
                         calib_md = gr.Markdown()
+                    kind_choice = gr.Radio(["auto", "insertion", "material"], value="auto", elem_id="kind_choice",
+                                           label="sample kind — decides the weight preset and how the scale is read")
                     diagnose = gr.Button("Diagnose", variant="primary", elem_id="diagnose")
                 examples = gr.Examples(
                     examples=[_example(ASSETS / "insert_box"), _example(ASSETS / "tiles_wall")],
@@ -797,7 +916,8 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             with gr.Column(scale=3):
                 with gr.Row():
                     inspect = gr.Dropdown([], label="prediction to inspect", elem_id="inspect", scale=2)
-                    preset_dd = gr.Dropdown(list(PRESETS), value=DEFAULT_PRESET, label="weight preset", elem_id="preset", scale=1)
+                    preset_dd = gr.Dropdown([*PRESETS, "custom"], value=DEFAULT_PRESET, label="weight preset",
+                                            elem_id="preset", scale=1)
                     reset_btn = gr.Button("reset weights", scale=0, min_width=120)
                 with gr.Tabs(elem_id="main_tabs") as main_tabs:
                     with gr.Tab("Overview"):
@@ -843,6 +963,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                         slider_view = gr.ImageSlider(label="target ↔ prediction to inspect", elem_id="image_slider")
                         gallery = gr.Gallery(label="predictions (ordered by step)", columns=4, height=260, elem_id="gallery")
                         ckpt_table = gr.Dataframe(interactive=False, elem_id="ckpt_table")
+                        ckpt_scale = gr.Plot(show_label=False, elem_id="ckpt_scale")
                         ckpt_lines = gr.Plot(show_label=False, elem_id="ckpt_lines")
                         ckpt_bars = gr.Plot(show_label=False, elem_id="ckpt_bars")
                     with gr.Tab("Sensitivity"):
@@ -877,6 +998,11 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                     with gr.Tab("Params"):
                         gr.Markdown("Term parameters (each the `losses` keyword it feeds). **Recompute** re-runs only "
                                     "the terms that read a changed group; an empty optional means off.")
+                        with gr.Row():
+                            settings_dd = gr.Radio([*PARAM_SETTINGS, "custom"], value=DEFAULT_SETTINGS, scale=1,
+                                                   label="change-mask settings (choosing one recomputes)",
+                                                   elem_id="settings")
+                            settings_md = gr.Markdown(elem_id="settings_md")
                         param_inputs = []
                         for group, specs in PARAM_GROUPS.items():
                             with gr.Accordion(group, open=group == "change_mask"):
@@ -919,12 +1045,13 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                       depth_md, d_pred_plot, d_tgt_plot, d_diff_plot, regions_plot, scale_plot, sta_p_plot, sta_t_plot,
                       per_scale_plot, texture_md, spectra_plot, acf_plot, log_polar_plot, slider_view, decoded_view]
         sensitivity_views = [sweep_md, sweep_plot, sweep_table, sweep_extra1, sweep_extra2, balance_md, balance_plot]
-        ckpt_views = [ckpt_table, ckpt_lines, ckpt_bars]
+        ckpt_views = [ckpt_table, ckpt_lines, ckpt_bars, ckpt_scale]
         weighted_views = [totals, bars, table, heatmap, *ckpt_views, *sensitivity_views, report_json]
         # views a slider step updates only while their tab is open (sending the 10 closed plots and
         # tables on every step cost the page about 100 ms of its 400 ms budget)
         tab_views = {"checkpoints": ckpt_views, "sensitivity": sensitivity_views}
-        everything = [state, notices, skipped, inspect, config_out, gallery, *weighted_views]
+        everything = [state, notices, skipped, inspect, config_out, gallery, *weighted_views, *weight_inputs, preset_dd,
+                      settings_dd, settings_md]
 
         def apply_weights(session: Session, values) -> None:
             n = len(WEIGHT_TERMS)
@@ -956,7 +1083,8 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
 
         def checkpoint_outputs(session: Session, c: Combined) -> dict:
             table_df, lines = checkpoint_views(session, c)
-            return {ckpt_table: table_df, ckpt_lines: _plot(lines), ckpt_bars: _plot(bars_figure(session, c))}
+            return {ckpt_table: table_df, ckpt_lines: _plot(lines), ckpt_bars: _plot(bars_figure(session, c)),
+                    ckpt_scale: _plot(scale_chart(session))}
 
         def sensitivity_outputs(session: Session, pred: str) -> dict:
             md, main, tab, ex1, ex2 = SENS.sweep_views(session)
@@ -984,7 +1112,10 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             session.inspect = pred
             out = {state: session, notices: notices_md(session), skipped: skipped_md(session),
                    inspect: gr.update(choices=session.report.predictions, value=pred),
-                   config_out: weights_file(session), gallery: checkpoint_gallery(session)}
+                   config_out: weights_file(session), gallery: checkpoint_gallery(session),
+                   preset_dd: preset_matching(session.effective_weights()), settings_dd: settings_of(session.params),
+                   settings_md: settings_md(session)}
+            out.update(slider_updates(session))
             out.update(weighted_outputs(session, pred, term, kind, alpha))
             return out
 
@@ -1011,14 +1142,15 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
         def on_diagnose(progress=gr.Progress(), session=None, dev=None, ctx=None, tgt=None, m_choice=None, m_file=None,
                         m_editor=None, thr=None, pr=None, t_depth=None, p_depths=None, d_kind=None, lat=None, cam=None,
                         fpx=None, fmm=None, sw=None, kobj=None, term=None, kind=None, alpha=None, d_source=None,
-                        align=True, lat_choice=None, *rest):
+                        align=True, lat_choice=None, sample_kind=None, *rest):
             weights, param_values = rest[: len(weight_inputs)], rest[len(weight_inputs):]
             progress(0, desc="loading inputs")
             sample = build_session_sample(ctx, tgt, m_choice, m_file, m_editor, thr, pr, t_depth, p_depths, d_kind, lat,
-                                          cam, fpx, fmm, sw, kobj)
+                                          cam, fpx, fmm, sw, kobj, sample_kind=sample_kind)
             new = new_session(sample, params_from_controls(list(param_values)), {}, dev, progress,
                               models_from(lat_choice, d_source, align))
             apply_weights(new, weights)
+            follow_kind(new)
             if session is not None:
                 new.files = session.files
             for n in sample.notices:
@@ -1072,11 +1204,33 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             return out
 
         @_friendly
-        def on_weights_release(session, *weights):
+        def on_weights_changed(session, *weights):
             if session is None:
-                return gr.skip()
+                return gr.skip(), gr.skip()
             apply_weights(session, weights)
-            return weights_file(session)
+            return weights_file(session), preset_matching(session.effective_weights())
+
+        def on_settings(name):
+            if name not in PARAM_SETTINGS:  # "custom": nothing to set
+                return {c: gr.skip() for c in param_inputs}
+            values = resolve_params(PARAM_SETTINGS[name])
+            return {ctrl: control_value(p, values[g][p.name]) for ctrl, (g, p) in zip(param_inputs, PARAM_CONTROLS)}
+
+        def on_failed(session):
+            """After a failed Diagnose: the results on screen are the previous ones; say so at the top."""
+            if session is None:
+                return "⚠ **The last Diagnose failed** (the message says why); nothing is diagnosed yet."
+            return (f"⚠ **The last Diagnose failed** (the message says why): the results below are still those of "
+                    f"**{_esc(session.report.sample_name)}**.\n\n" + notices_md(session))
+
+        def follow_kind(session: Session) -> None:
+            """A new sample's weights follow its kind: a preset becomes the kind's preset (custom weights
+            are kept; the notices say which preset is in force)."""
+            current = preset_matching(session.effective_weights())
+            wanted = preset_for(session.report.kind)
+            if current != "custom" and current != wanted:
+                session.weights, session.family_scale = preset(wanted), {f: 1.0 for f in FAMILIES}
+                session.report.notices.append(f"weights: the '{wanted}' preset, for a {session.report.kind} sample")
 
         @_friendly
         def on_view(session, pred, term, kind, alpha):
@@ -1096,6 +1250,8 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
 
         @_friendly
         def on_preset(session, name, pred, term, kind, alpha):
+            if name not in PRESETS:  # "custom" is a label, not something to apply
+                return {k: gr.skip() for k in [*weight_inputs, *weighted_views, config_out]}
             values = PRESETS[name]
             out = {sliders[t]: values[t] for t in WEIGHT_TERMS}
             out.update({masters[f]: 1.0 for f in FAMILIES})
@@ -1119,7 +1275,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             out = {sliders[t]: weights[t] for t in WEIGHT_TERMS}
             out.update({masters[f]: 1.0 for f in FAMILIES})
             resolved = cfg.resolved_params()
-            out.update({ctrl: resolved[g][p.name] for ctrl, (g, p) in zip(param_inputs, PARAM_CONTROLS)})
+            out.update({ctrl: control_value(p, resolved[g][p.name]) for ctrl, (g, p) in zip(param_inputs, PARAM_CONTROLS)})
             if session is not None:
                 session.weights, session.family_scale = weights, {f: 1.0 for f in FAMILIES}
                 if resolved != session.params:
@@ -1131,7 +1287,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
 
         @_compute
         def on_recompute(progress=gr.Progress(), session=None, dev=None, term=None, kind=None, alpha=None,
-                         d_source=None, align=True, lat_choice=None, *rest):
+                         d_source=None, align=True, lat_choice=None, sample_kind=None, *rest):
             if session is None:
                 raise InputError("session", "nothing is loaded yet", "press Diagnose first")
             weights, param_values = rest[: len(weight_inputs)], rest[len(weight_inputs):]
@@ -1139,9 +1295,13 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             params = resolve_params(params_from_controls(list(param_values)))
             progress(0, desc="recomputing the terms whose parameters changed")
             session.models = models_from(lat_choice, d_source, align)
-            session.sample, session.report = evaluate_with(session.original or session.sample, params, dev, session.models)
+            base = with_kind(session.original or session.sample, sample_kind)
+            if session.original is not None:
+                session.original = base
+            session.sample, session.report = evaluate_with(base, params, dev, session.models)
             session.params, session.device = params, dev
             session.sweep, session.last_balance = None, None  # computed with the old params / latents
+            follow_kind(session)
             return main_outputs(session, term, kind, alpha)
 
         @_compute
@@ -1181,7 +1341,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             out = main_outputs(session, term, kind, alpha)
             out.update({sliders[t]: session.weights.get(t, 0.0) for t in WEIGHT_TERMS})
             out.update({masters[f]: 1.0 for f in FAMILIES})
-            out.update({ctrl: session.params[g][p.name] for ctrl, (g, p) in zip(param_inputs, PARAM_CONTROLS)})
+            out.update({ctrl: control_value(p, session.params[g][p.name]) for ctrl, (g, p) in zip(param_inputs, PARAM_CONTROLS)})
             out[notes_box] = bundle.notes
             return out
 
@@ -1233,6 +1393,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             new = new_session(load_spec(spec), session.params if session else None, {}, dev, progress,
                               session.models if session is not None and session.models else models_from())
             apply_weights(new, weights)
+            follow_kind(new)
             new.inspect = str(row["checkpoint"])
             if session is not None:
                 new.files = session.files
@@ -1284,18 +1445,20 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             return out
 
         hidden = dict(show_progress="hidden")
-        restorable = [*everything, *weight_inputs, *param_inputs, notes_box]
+        restorable = [*everything, *param_inputs, notes_box]
         demo.load(on_load, [device_dd, heat_term, heat_kind, opacity, *weight_inputs], restorable,
                   api_name="load_demo", **hidden, **COMPUTE).then(on_views, state, pred_views, api_visibility="private", **hidden)
         diag_inputs = [state, device_dd, context, target, mask_choice, mask_file, mask_editor, diff_threshold, preds,
                        target_depth, pred_depths, depth_kind, latents, camera_file, f_px, f_mm, sensor_w, k_obj,
-                       heat_term, heat_kind, opacity, depth_source, align_depth, latent_choice, *weight_inputs, *param_inputs]
-        diagnose.click(on_diagnose, diag_inputs, everything, api_name="diagnose", **COMPUTE).success(
-            on_views, state, pred_views, api_visibility="private", **hidden)
+                       heat_term, heat_kind, opacity, depth_source, align_depth, latent_choice, kind_choice, *weight_inputs,
+                       *param_inputs]
+        diagnose_event = diagnose.click(on_diagnose, diag_inputs, everything, api_name="diagnose", **COMPUTE)
+        diagnose_event.success(on_views, state, pred_views, api_visibility="private", **hidden)
+        diagnose_event.failure(on_failed, state, notices, api_visibility="private", **hidden)
         examples.load_input_event.then(on_diagnose, diag_inputs, everything, api_visibility="private", **COMPUTE).success(
             on_views, state, pred_views, api_visibility="private", **hidden)
         recompute_inputs = [state, device_dd, heat_term, heat_kind, opacity, depth_source, align_depth, latent_choice,
-                            *weight_inputs, *param_inputs]
+                            kind_choice, *weight_inputs, *param_inputs]
         device_dd.input(on_recompute, recompute_inputs, everything, api_visibility="private", **COMPUTE).success(
             on_views, state, pred_views, api_visibility="private", **hidden)
         # two listeners on each slider's input: the totals computed in the page (no round trip), and
@@ -1313,8 +1476,13 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                           **hidden)
         main_tabs.select(on_tab, [state, inspect], [open_tab, *ckpt_views, *sensitivity_views],
                          api_visibility="private", **hidden)
-        gr.on([s.release for s in weight_inputs], on_weights_release, [state, *weight_inputs], config_out,
-              api_visibility="private", **hidden)
+        # whatever set a weight — a drag, a typed value and Enter, the arrow keys, a preset, Balance, undo,
+        # a restored link — its slider's change event brings the download and the preset label up to date
+        gr.on([s.change for s in weight_inputs], on_weights_changed, [state, *weight_inputs], [config_out, preset_dd],
+              trigger_mode="always_last", api_visibility="private", **hidden)
+        settings_dd.input(on_settings, settings_dd, param_inputs, api_visibility="private", **hidden).then(
+            on_recompute, recompute_inputs, everything, api_visibility="private", **COMPUTE).success(
+            on_views, state, pred_views, api_visibility="private", **hidden)
         gr.on([heat_term.input, heat_kind.input, opacity.release], on_view, [state, *view_inputs], heatmap,
               trigger_mode="always_last", api_name="view", **hidden)
         inspect.input(on_inspect, [state, *view_inputs], [heatmap, *pred_views], api_name="inspect")
@@ -1324,7 +1492,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                         [*weight_inputs, *weighted_views, config_out], api_visibility="private").then(
             lambda: DEFAULT_PRESET, None, preset_dd, api_visibility="private")
         config_in.upload(on_config, [state, config_in, *view_inputs],
-                         [*weight_inputs, *param_inputs, *everything], api_name="load_config", **COMPUTE).success(
+                         [*param_inputs, *everything], api_name="load_config", **COMPUTE).success(
             on_views, state, pred_views, api_visibility="private", **hidden)
         recompute.click(on_recompute, recompute_inputs, everything, api_name="recompute", **COMPUTE).success(
             on_views, state, pred_views, api_visibility="private", **hidden)
@@ -1359,7 +1527,7 @@ def bundle_bytes(session: Session, notes: str = "") -> bytes:
     """The session as a ``.geoviz.zip`` bundle (inputs, values, params, effective weights, notes)."""
     return export_bundle(session.sample, session.report.values, params=session.params,
                          weights=session.effective_weights(), notes=notes or "", device=session.report.device,
-                         encoder=session.report.encoder)
+                         encoder=session.report.encoder, scales=session.report.scales, kind=session.report.kind)
 
 
 def session_from_bundle(bundle, device: str = "auto") -> tuple[Session, Any]:
@@ -1369,7 +1537,8 @@ def session_from_bundle(bundle, device: str = "auto") -> tuple[Session, Any]:
     report = evaluate(bundle.sample, params, device=device)  # the bundle carries every depth map it used
     if bundle.values and report.values != bundle.values:
         report.notices.append("recomputed values differ from the bundle's (another geoviz version or device)")
-    weights = {t: float(bundle.weights.get(t, 0.0)) for t in WEIGHT_TERMS} if bundle.weights else dict(PRESETS[DEFAULT_PRESET])
+    weights = {t: float(bundle.weights.get(t, 0.0)) for t in WEIGHT_TERMS} if bundle.weights else preset(
+        preset_for(report.kind))
     session = Session(sample=bundle.sample, report=report, params=params, weights=weights, device=device,
                       inspect=report.predictions[0])
     return session, bundle
@@ -1525,8 +1694,9 @@ def _param_control(group: str, p):
         return gr.Dropdown(list(p.choices), value=p.default, label=label, elem_id=eid, min_width=140)
     if p.kind == "bool":
         return gr.Checkbox(value=p.default, label=label, elem_id=eid)
-    if p.optional:
-        return gr.Number(value=p.default, label=label + " (empty = off)", elem_id=eid, min_width=140)
+    if p.optional:  # a text box: a gr.Number cannot show "off" (it shows 0, and 0 is a value)
+        return gr.Textbox(value=control_value(p, p.default), label=label + " (empty = off)", elem_id=eid,
+                          min_width=140, placeholder="off")
     return gr.Number(value=p.default, label=label, elem_id=eid, minimum=p.low, maximum=p.high,
                      step=p.step or (1 if p.kind == "int" else 0.01), min_width=140)
 

@@ -17,7 +17,7 @@ import pandas as pd
 from . import figures as FG
 from .balance import BalanceResult, balance_weights, gradient_balance
 from .io import InputError
-from .sweeps import Sweep, guess_kind, period_sweep, scale_sweep
+from .sweeps import Sweep, period_sweep, scale_sweep
 from .terms import FAMILIES, REGISTRY
 
 if TYPE_CHECKING:
@@ -27,14 +27,15 @@ __all__ = ["run_sweep", "sweep_views", "balance_views", "apply_balance", "undo_b
 
 LABELS = {name: t.label for name, t in REGISTRY.items()}
 AXIS_TITLES = {"scale": "scale s of the object (1 = the target's size)", "shift_x": "horizontal shift (px)",
-               "shift_y": "vertical shift (px)", "rotation": "rotation of the material (degrees)"}
+               "shift_y": "vertical shift (px)", "rotation": "rotation of the material (degrees)",
+               "period": "period ratio s of the material (1 = the target's period)"}
 SWEEP_HELP = (
     "Synthetic predictions with a **known** error, made from this sample's own target: the object scaled by s "
     "about its ground contact point (and shifted), or the material's period scaled by s (and rotated). Every "
     "term is computed on them with the current parameters, latents and depth source; each curve is drawn from "
     "0 at its minimum to 1 at its worse end, the weighted total in black. A term whose minimum is not at "
     "s = 1 ± 0.02 is **flagged**: with a real weight it pulls objects to the wrong size. Red diamonds: where "
-    "the real predictions sit (their scale estimated from the change mask's area, or the texture period)."
+    "the real predictions sit (at their estimated scale, read off the images as on their cards)."
 )
 
 
@@ -50,7 +51,7 @@ def run_sweep(session: Session, kind: str = "auto", low: float = 0.7, high: floa
         raise InputError("steps", f"must be between 5 and 101, got {steps!r}", "25 steps is the default")
     n = int(steps)
     scales = sorted(set(np.round(np.linspace(float(low), float(high), n), 6).tolist()) | {1.0})
-    kind = guess_kind(session.sample) if kind in (None, "auto") else kind
+    kind = session.report.kind if kind in (None, "auto") else kind
     if kind not in ("insertion", "material"):
         raise InputError("sweep", f"unknown kind {kind!r}", "choose auto, insertion or material")
     from .ui import Models
@@ -104,19 +105,21 @@ def sweep_views(session: Session) -> tuple[str, dict | None, pd.DataFrame | None
         lines.append("⚠ weighted terms flagged: " + ", ".join(f"**{LABELS[t]}** ({flagged[t]})" for t in weighted_flags))
     if sweep.skipped:
         lines.append("not in the sweep: " + "; ".join(f"{LABELS[t]} — {why}" for t, why in sweep.skipped.items()))
-    if sweep.predictions:
+    scales = session.report.scales
+    if scales:
         lo, hi = min(sweep.scales), max(sweep.scales)
 
-        def where(d):
-            s = d["estimated_scale"]
-            return f"s ≈ {s:.3f}" + ("" if lo <= s <= hi else " (outside the swept range, not drawn)")
+        def where(r):
+            if r.estimate is None:
+                return f"no scale ({r.reason})"
+            return f"s ≈ {r.estimate:.3f}" + ("" if lo <= r.estimate <= hi else " (outside the swept range, not drawn)")
 
-        est = ", ".join(f"{n}: {where(d)}" for n, d in sweep.predictions.items()
-                        if d.get("estimated_scale") is not None and math.isfinite(d["estimated_scale"]))
-        how = next(iter(sweep.predictions.values())).get("estimate", "")
+        est = ", ".join(f"{n}: {where(r)}" for n, r in scales.items())
+        how = next(iter(scales.values())).method
         lines.append(f"real predictions ({how}): {est}")
-    markers = {n: d.get("estimated_scale") for n, d in sweep.predictions.items()}
-    main = FG.sweep_figure(sweep.scales, sweep.values, sweep.total(w), axis_title=AXIS_TITLES["scale"],
+    markers = {n: r.estimate for n, r in scales.items()}
+    axis = AXIS_TITLES["scale" if sweep.kind == "insertion" else "period"]
+    main = FG.sweep_figure(sweep.scales, sweep.values, sweep.total(w), axis_title=axis,
                            title=f"Response to scale — {sweep.sample_name}", labels=LABELS, weights=w, markers=markers)
     extras = []
     for axis, curve in sweep.curves.items():

@@ -16,7 +16,8 @@ from losses.config import CONFIG_VERSION
 
 from .terms import FAMILIES, PARAM_GROUPS, REGISTRY, resolve_params
 
-__all__ = ["PRESETS", "preset", "default_weights", "WeightsConfig", "CONFIG_VERSION"]
+__all__ = ["PRESETS", "KIND_PRESETS", "preset", "preset_for", "preset_matching", "default_weights", "WeightsConfig",
+           "CONFIG_VERSION"]
 
 
 def default_weights() -> dict[str, float]:
@@ -41,6 +42,26 @@ PRESETS: dict[str, dict[str, float]] = {
     # the insertion starters plus 004's total (adepth + rdepth + 0.5·rgrad) scaled by 000's 0.2.
     "depth-supervised": _family_weights("latent", "scale", "depth", "monodepth", scale={"monodepth": 0.2}),
 }
+
+
+# the preset each kind of sample starts from (the dashboard's dropdown follows it; the CLI uses it
+# when no --weights is given): a material under "object insertion" weights has every texture term at 0
+KIND_PRESETS = {"insertion": "object insertion", "material": "material replacement"}
+
+
+def preset_for(kind: str) -> str:
+    """The name of the preset a sample of ``kind`` (``"insertion"`` / ``"material"``) starts from."""
+    if kind not in KIND_PRESETS:
+        raise ValueError(f"unknown kind {kind!r}; choose one of {list(KIND_PRESETS)}")
+    return KIND_PRESETS[kind]
+
+
+def preset_matching(weights: dict[str, float], tol: float = 1e-9) -> str:
+    """The name of the preset whose weights ``weights`` equal (missing terms count as 0), else ``"custom"``."""
+    for name, w in PRESETS.items():
+        if all(abs(float(weights.get(t, 0.0)) - v) <= tol * max(1.0, abs(v)) for t, v in w.items()):
+            return name
+    return "custom"
 
 
 def preset(name: str) -> dict[str, float]:

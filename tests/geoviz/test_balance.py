@@ -9,6 +9,7 @@ import pytest
 from geoviz.balance import balance_weights, gradient_balance
 from geoviz.evaluate import evaluate
 from geoviz.io import load_sample
+from geoviz.terms import DOCUMENT_PARAMS
 from geoviz.weights import PRESETS
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -18,12 +19,13 @@ ASSETS = Path(__file__).resolve().parents[2] / "assets"
 def report():
     # s_min: the demo's background is exactly unchanged, so with the document's σ = std_bg = 0 the
     # change mask is a hard step and Dice/area/boundary have no gradient at all (left out below)
-    return evaluate(load_sample(ASSETS / "insert_box"), {"change_mask": {"temperature": 0.25, "s_min": 0.05}},
+    return evaluate(load_sample(ASSETS / "insert_box"), {"change_mask": {"temperature": 0.25, "s_min": 0.05, "reference": "mask"}},
                     device="cpu", cache=None)
 
 
 def test_a_hard_change_mask_has_no_gradient_and_is_left_out():
-    r = evaluate(load_sample(ASSETS / "insert_box"), device="cpu", cache=None, terms=["latent_mse", "latent_dice"])
+    r = evaluate(load_sample(ASSETS / "insert_box"), DOCUMENT_PARAMS, device="cpu", cache=None,
+                 terms=["latent_mse", "latent_dice"])
     res = balance_weights(r, {"latent_mse": 1.0, "latent_dice": 0.9}, predictions=["step_0500"])
     assert res.left_out == {"latent_dice": "its gradient is zero (nothing to balance)"}
     assert res.weights["latent_dice"] == 0.9

@@ -39,7 +39,13 @@ def test_evaluate_writes_the_engines_values(dataset, tmp_path):
     assert code == 0
     rows = _rows(out)
     assert len(rows) == 6 * 3 and all(r["error"] == "" for r in rows)
-    assert list(rows[0]) == ["sample", "checkpoint", *REGISTRY, *[f"{t}_weighted" for t in REGISTRY], "total", "error"]
+    assert list(rows[0]) == ["sample", "checkpoint", "kind", "estimated_scale", "scale_method", "weights", *REGISTRY,
+                             "latent_boundary_raw", *[f"{t}_weighted" for t in REGISTRY], "total", "error"]
+    truth = {"ckpt_0500": 0.85, "ckpt_1000": 1.0, "ckpt_1500": 1.15}  # write_dataset's scales
+    for r in rows:
+        assert r["kind"] == "insertion" and r["weights"] == "weights file"
+        assert float(r["estimated_scale"]) == pytest.approx(truth[r["checkpoint"]], rel=0.03), r["sample"]
+        assert r["scale_method"].startswith("registration")
     specs, checkpoints = list_dataset(dataset)
     assert checkpoints == ["ckpt_0500", "ckpt_1000", "ckpt_1500"]
     for spec in specs[:2]:
@@ -53,6 +59,9 @@ def test_evaluate_writes_the_engines_values(dataset, tmp_path):
                 if v is not None:
                     assert float(row[t]) == v and float(row[f"{t}_weighted"]) == pytest.approx(c.weighted[ck][t])
             assert float(row["total"]) == pytest.approx(c.totals[ck], rel=1e-12)
+            assert float(row["estimated_scale"]) == report.scales[ck].estimate
+            raw = report.results[ck]["latent_boundary"].extras["raw_value"]
+            assert float(row["latent_boundary_raw"]) == raw and float(row["latent_boundary"]) > raw
     text = html.read_text()
     assert "ckpt_1000" in text and "median total" in text and "Worst samples" in text
     assert len(list((tmp_path / "bundles").glob("*.geoviz.zip"))) == 6

@@ -15,7 +15,7 @@ from geoviz import synth as S
 from geoviz.encoders import ProxyEncoder
 from geoviz.evaluate import ResultCache, combine, evaluate
 from geoviz.sample import build_sample
-from geoviz.terms import REGISTRY, resolve_params
+from geoviz.terms import DOCUMENT_PARAMS, REGISTRY, TOOL_PARAMS, resolve_params, settings_of
 from geoviz.weights import PRESETS, WeightsConfig, default_weights
 from losses.config import depth_at
 
@@ -37,7 +37,8 @@ def sample():
 
 @pytest.fixture(scope="module")
 def report(sample):
-    return evaluate(sample, device="cpu", cache=None)
+    """The report with the documents' parameters, so each value equals the loss called as written."""
+    return evaluate(sample, DOCUMENT_PARAMS, device="cpu", cache=None)
 
 
 def _direct_inputs(sample, pred):
@@ -92,6 +93,13 @@ def test_report_values_equal_the_losses(report, sample, name):
             assert res.value is None and "second run" in res.skipped
             continue
         want = _direct_value(name, _direct_inputs(sample, pred), sample)
+        if name == "latent_boundary":  # shown as its excess over a perfect prediction; the raw value beside it
+            x = _direct_inputs(sample, pred)
+            phi = losses.signed_distance_map_from_mask(x["m_lat"] > 0.5, normalize=True)
+            perfect = float(losses.boundary_loss(x["m_lat"], phi))
+            assert res.extras["raw_value"] == pytest.approx(want, rel=1e-5, abs=1e-9)
+            assert res.extras["perfect_value"] == pytest.approx(perfect, rel=1e-5) and perfect < 0
+            want -= perfect
         assert res.value == pytest.approx(want, rel=1e-5, abs=1e-9), (name, pred)
 
 
@@ -229,8 +237,25 @@ def test_the_documents_default_change_mask_rewards_shrinking():
     from geoviz.io import load_sample
 
     s = load_sample(Path(__file__).resolve().parents[2] / "assets" / "insert_box")
-    r = evaluate(s, device="cpu", cache=None, terms=["latent_area"])
+    r = evaluate(s, DOCUMENT_PARAMS, device="cpu", cache=None, terms=["latent_area"])
     assert r.values["step_0500"]["latent_area"] < r.values["step_2000"]["latent_area"]
+
+
+def test_the_tools_defaults_are_leak_free_and_the_documents_one_setting_away():
+    """The dashboard and the CLI default to the leak-free change mask; ``losses`` keeps the document's."""
+    from geoviz.io import load_sample
+
+    assert resolve_params(None)["change_mask"] == {**DOCUMENT_PARAMS["change_mask"], "temperature": 0.25, "s_min": 0.05,
+                                                   "reference": "target"}
+    assert resolve_params(None) == TOOL_PARAMS and DOCUMENT_PARAMS == losses.config.DEFAULT_PARAMS
+    assert settings_of({}) == "leak-free" and settings_of(DOCUMENT_PARAMS) == "as in the document"
+    assert settings_of({"change_mask": {"k_sigma": 3.0}}) == "custom"
+    s = load_sample(Path(__file__).resolve().parents[2] / "assets" / "insert_box")
+    r = evaluate(s, device="cpu", cache=None, terms=["latent_area"])
+    v = r.values
+    # by default the right size costs least: the document's bias (above) is gone
+    assert v["step_2000"]["latent_area"] < min(v["step_0500"]["latent_area"], v["step_1000"]["latent_area"])
+    assert r.results["step_2000"]["latent_area"].extras["leakage_mean"] < 0.01
 
 
 def test_weights_config_refuses_non_finite_weights():

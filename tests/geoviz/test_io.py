@@ -189,11 +189,40 @@ def test_sample_reconciles_sizes_with_notices():
     depth = np.full((40, 60), 2.0, np.float32)
     s = build_sample(ctx, tgt, mask, {"a": tgt, "a ": tgt}, target_depth=(1 / depth, "inverse"),
                      prediction_depths={"a": (depth, "metric")}, camera={"f_px": 100})
-    assert s.context.shape == (40, 60, 3) and s.mask.shape == (40, 60)
-    assert 0 <= s.mask.min() and s.mask.max() <= 1 and s.mask.sum() == pytest.approx(mask.sum() / 4)
-    assert any("context" in n and "resized" in n for n in s.notices)
+    # everything is brought down to the smallest input (the context here), never up
+    assert s.size == (20, 30) and s.context.shape == (20, 30, 3) and s.mask.shape == (20, 30)
+    assert s.predictions["a"].shape == (20, 30, 3)
+    assert 0 <= s.mask.min() and s.mask.max() <= 1 and s.mask.sum() == pytest.approx(mask.sum() / 16)
+    assert any(n.startswith("target") and "resized down to 30×20" in n for n in s.notices)
+    assert not any(n.startswith("context") for n in s.notices)
     assert any("converted" in n for n in s.notices) and s.depth_kind == "inverse"
     assert np.allclose(s.prediction_depths["a"], 0.5)
+    assert s.camera["f_px"] == pytest.approx(50)  # scaled with the target's width
+
+
+def test_a_huge_target_among_small_predictions_is_brought_down_to_them():
+    tgt = RNG.random((600, 600, 3)).astype(np.float32)
+    small = RNG.random((64, 64, 3)).astype(np.float32)
+    mask = np.zeros((600, 600), np.float32)
+    mask[200:400, 200:400] = 1
+    s = build_sample(tgt, tgt, mask, {"p": small, "q": small})
+    assert s.size == (64, 64) and s.target.shape == (64, 64, 3)
+    assert np.array_equal(s.predictions["p"], small)  # the predictions are not resampled at all
+    assert any("target" in n and "brought down, never up" in n for n in s.notices)
+
+
+def test_an_unreadable_prediction_is_left_out_with_a_notice_when_asked():
+    img = RNG.random((32, 32, 3)).astype(np.float32)
+    mask = np.zeros((32, 32), np.float32)
+    mask[8:24, 8:24] = 1
+    bad = b"\x89PNG\r\n\x1a\n truncated"
+    with pytest.raises(InputError, match="prediction broken"):
+        build_sample(img, img, mask, {"good": img, "broken": bad})
+    s = build_sample(img, img, mask, {"good": img, "broken": bad}, skip_bad_predictions=True)
+    assert list(s.predictions) == ["good"]
+    assert any(n.startswith("prediction broken:") and "left out" in n for n in s.notices)
+    with pytest.raises(InputError, match="none could be read"):
+        build_sample(img, img, mask, {"broken": bad}, skip_bad_predictions=True)
 
 
 def test_downscale_over_the_limit():
@@ -202,7 +231,7 @@ def test_downscale_over_the_limit():
     s = build_sample(big, big, m, {"p": big}, camera={"f_px": 400}, max_side=250)
     assert s.size == (150, 250)
     assert s.camera["f_px"] == pytest.approx(200)
-    assert any("downscaled" in n for n in s.notices)
+    assert any("longest side limit 250" in n for n in s.notices)
 
 
 def test_depth_resize_does_not_mix_invalid_pixels():

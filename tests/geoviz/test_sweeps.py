@@ -160,7 +160,8 @@ def test_insert_box_area_follows_the_log_square_law(box_sweep):
 def test_documents_change_mask_is_flagged_for_shrinking(box):
     """As written (reference = the mask), the 002 area term's minimum sits below s = 1 and the sweep
     flags it — the bias the target reference removes."""
-    sw = sweeps.scale_sweep(box, params={"change_mask": {"temperature": 0.25, "s_min": 0.05}}, shifts=(), device="cpu",
+    sw = sweeps.scale_sweep(box, params={"change_mask": {"temperature": 0.25, "s_min": 0.05, "reference": "mask"}},
+                            shifts=(), device="cpu",
                             terms=["latent_area", "latent_dice"])
     assert sw.responses["latent_area"].argmin < 0.98 and sw.responses["latent_area"].flagged
 
