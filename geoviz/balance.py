@@ -63,6 +63,8 @@ class BalanceResult:
     before: dict[str, GradientBalance]
     after: dict[str, GradientBalance]
     left_out: dict[str, str] = field(default_factory=dict)
+    capped: dict[str, str] = field(default_factory=dict)  # balanced terms held at the bound, with the bound
+    max_ratio: float = 10.0
 
 
 # {id(report): {prediction: {input group: (members, Gram matrix)}}}: weight-independent, so computed once
@@ -118,8 +120,15 @@ def gradient_balance(report: Report, weights: dict[str, float], prediction: str)
 
 
 def balance_weights(report: Report, weights: dict[str, float], terms: list[str] | None = None,
-                    predictions: list[str] | None = None, targets: dict[str, float] | None = None) -> BalanceResult:
-    """Weights giving each chosen term its target share of its input group's gradient.
+                    predictions: list[str] | None = None, targets: dict[str, float] | None = None,
+                    reference: dict[str, float] | None = None, max_ratio: float = 10.0) -> BalanceResult:
+    """Weights giving each chosen term its target share of its input group's gradient, each kept
+    within ``max_ratio`` of its ``reference`` weight (default: its current weight) either way.
+
+    A term is left out (its weight kept) when it is skipped somewhere, its gradient is zero, or its
+    value is the same on every prediction (with two or more: it does not tell them apart, however
+    large its gradient) — ``left_out`` says which and why; ``capped`` names the terms held at the
+    bound. Without a bound a term with a tiny gradient (the normalised SDM's) got weights of 1000+.
 
     Args:
         report: from :func:`geoviz.evaluate.evaluate` (its gradients are read, no term is called).
@@ -127,7 +136,11 @@ def balance_weights(report: Report, weights: dict[str, float], terms: list[str] 
         terms: the terms to balance (default: every term with a non-zero weight).
         predictions: balance on these (default: all; norms combined by geometric mean).
         targets: ``{term: share}`` within each group (default equal); normalised per group.
+        reference, max_ratio: the bound: a balanced weight stays within ``[ref / max_ratio, ref · max_ratio]``
+            (``ref`` the reference weight, or the current one where the reference is 0 or missing).
     """
+    if not max_ratio >= 1.0:  # (NaN fails too; math.inf: unbounded)
+        raise ValueError(f"max_ratio must be a number ≥ 1, got {max_ratio!r}")
     predictions = list(predictions or report.predictions)
     unknown = [p for p in predictions if p not in report.results]
     if unknown:
@@ -143,6 +156,7 @@ def balance_weights(report: Report, weights: dict[str, float], terms: list[str] 
     previous = {t: float(weights.get(t, 0.0)) for t in report.terms}
     before = {p: gradient_balance(report, previous, p) for p in predictions}
     left_out: dict[str, str] = {}
+    capped: dict[str, str] = {}
     new = dict(previous)
     inputs = next(iter(before.values())).inputs
     for group in sorted({inputs[t] for t in chosen}):
@@ -153,6 +167,8 @@ def balance_weights(report: Report, weights: dict[str, float], terms: list[str] 
                 left_out[t] = "skipped on some prediction"
             elif any(n == 0.0 for n in norms):
                 left_out[t] = "its gradient is zero (nothing to balance)"
+            elif _constant(report, t):
+                left_out[t] = "its value is the same on every prediction (it does not tell them apart)"
             else:
                 members.append(t)
         if not members:
@@ -185,6 +201,21 @@ def balance_weights(report: Report, weights: dict[str, float], terms: list[str] 
                 left_out.update({t: "the other weighted terms of its group already exceed the total" for t in members})
                 continue
         for t in members:
-            new[t] = float(f"{raw[t] * factor:.7g}")  # 7 digits: exact enough, and 1.0 stays 1.0 on a slider
+            ref = float((reference or {}).get(t, 0.0)) or previous[t]
+            value = raw[t] * factor
+            if ref > 0 and not ref / max_ratio <= value <= ref * max_ratio:
+                value = min(max(value, ref / max_ratio), ref * max_ratio)
+                capped[t] = f"held at {value:.4g} ({max_ratio:g}× bound around {ref:g})"
+            new[t] = float(f"{value:.7g}")  # 7 digits: exact enough, and 1.0 stays 1.0 on a slider
     after = {p: gradient_balance(report, new, p) for p in predictions}
-    return BalanceResult(weights=new, previous=previous, before=before, after=after, left_out=left_out)
+    return BalanceResult(weights=new, previous=previous, before=before, after=after, left_out=left_out,
+                         capped=capped, max_ratio=max_ratio)
+
+
+def _constant(report: Report, term: str) -> bool:
+    """Whether ``term`` has one value on every prediction (two or more; to float32 rounding)."""
+    values = [report.results[p][term].value for p in report.predictions]
+    if len(values) < 2 or any(v is None for v in values):
+        return False
+    scale = max(abs(v) for v in values)
+    return max(values) - min(values) <= 1e-6 * max(scale, 1e-12)

@@ -64,11 +64,12 @@ def _confined(spec: SampleSpec, root: Path) -> bool:
 
 
 def list_dataset(dataset: str | Path, preds_dir: str | Path | None = None,
-                 confine_to: str | Path | None = None) -> tuple[list[SampleSpec], list[str]]:
+                 confine_to: str | Path | None = None, left_out: list[str] | None = None) -> tuple[list[SampleSpec], list[str]]:
     """The samples of a dataset and the checkpoints that predicted them, in a stable order.
 
     ``confine_to`` (the server's data root): samples with any file resolving outside it (a symlink
-    out of the root) are left out with a warning — the dashboard must not read the server's disk."""
+    out of the root) are left out with a warning — the dashboard must not read the server's disk.
+    ``left_out``: a list that receives ``"<sample>: <reason>"`` for every folder left out."""
     from .io import DEPTH_SUFFIXES, IMAGE_SUFFIXES, InputError
 
     root = Path(dataset)
@@ -81,6 +82,8 @@ def list_dataset(dataset: str | Path, preds_dir: str | Path | None = None,
     samples = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.resolve() != preds_root.resolve()):
         if _first(folder, "target", IMAGE_SUFFIXES) is None:
+            if left_out is not None:
+                left_out.append(f"{folder.name}: no target image (target.png) in the folder")
             continue
         spec = SampleSpec(folder.name, folder)
         for ck in checkpoints:
@@ -92,7 +95,11 @@ def list_dataset(dataset: str | Path, preds_dir: str | Path | None = None,
                 spec.prediction_depths[ck] = dep
         if confine_to is not None and not _confined(spec, Path(confine_to).resolve()):
             log.warning("sample %s left out: a file of it lies outside the data root", spec.name)
+            if left_out is not None:
+                left_out.append(f"{spec.name}: a file of it lies outside the data root")
             continue
+        if not spec.predictions and left_out is not None:
+            left_out.append(f"{spec.name}: no checkpoint has a prediction for it")
         samples.append(spec)
     if not samples:
         raise InputError(root.name, "holds no sample folder with a target image", "see the layout in README")

@@ -282,22 +282,51 @@ def load_strict(module: nn.Module, sd: dict[str, torch.Tensor], label: str) -> N
     module.load_state_dict(sd, strict=True)
 
 
+_UNREACHABLE: dict[tuple[str, str], tuple[float, str]] = {}  # (repo, file) → (when, why): not retried for a while
+_RETRY_S = 600.0
+
+
+def _reachable(host: str, port: int = 443, timeout: float = 2.0) -> bool:
+    """Whether a TCP connection to ``host`` opens within ``timeout`` s (offline machines fail fast here
+    instead of in the Hub client's retries, which took ~25 s)."""
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def hub_file(repo: str, filename: str, env: str, what: str, flag: str) -> Path:
-    """A weights file from the Hugging Face Hub's cache (downloading once when online)."""
+    """A weights file from the Hugging Face Hub's cache (downloading once when online).
+
+    The local cache is tried first; offline (``HF_HUB_OFFLINE=1``, or the Hub unreachable within 2 s)
+    the :class:`WeightsUnavailable` comes at once, and a failed download is not retried for 10 minutes."""
+    import time
+
     hint = (f"{what} weights are not here. Download {filename} from https://huggingface.co/{repo} and pass "
             f"{flag} PATH (or set ${env}).")
-    if os.environ.get("HF_HUB_OFFLINE") == "1":
-        try:
-            from huggingface_hub import hf_hub_download
-
-            return Path(hf_hub_download(repo, filename, local_files_only=True))
-        except Exception:
-            raise WeightsUnavailable(hint) from None
     try:
         from huggingface_hub import hf_hub_download
-
+    except ImportError:  # pragma: no cover - huggingface_hub comes with timm and gradio
+        raise WeightsUnavailable(hint) from None
+    try:
+        return Path(hf_hub_download(repo, filename, local_files_only=True))
+    except Exception:
+        pass
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        raise WeightsUnavailable(hint + " (offline: HF_HUB_OFFLINE=1)")
+    seen = _UNREACHABLE.get((repo, filename))
+    if seen is not None and time.monotonic() - seen[0] < _RETRY_S:
+        raise WeightsUnavailable(f"{hint} ({seen[1]})")
+    if not _reachable("huggingface.co"):
+        _UNREACHABLE[(repo, filename)] = (time.monotonic(), "offline: huggingface.co is unreachable")
+        raise WeightsUnavailable(f"{hint} (offline: huggingface.co is unreachable)")
+    try:
         return Path(hf_hub_download(repo, filename))
     except Exception as e:
+        _UNREACHABLE[(repo, filename)] = (time.monotonic(), f"download failed: {type(e).__name__}")
         raise WeightsUnavailable(f"{hint} (download failed: {type(e).__name__})") from None
 
 

@@ -159,6 +159,15 @@ def encode_image(rgb: np.ndarray | Image.Image, fmt: str = "JPEG", quality: int 
     return f"data:image/{mime};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def is_binary(values: np.ndarray) -> bool:
+    """Whether a map holds at most two distinct finite values (a mask, a band, a region map)."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return True
+    lo, hi = float(finite.min()), float(finite.max())
+    return bool(np.all((finite == lo) | (finite == hi)))
+
+
 def typed_array(a: np.ndarray) -> dict:
     """A float32 array as plotly.js's base64 typed array (a quarter of its JSON-text size)."""
     a = np.ascontiguousarray(a, dtype=np.float32)
@@ -221,7 +230,8 @@ def overlay_figure(
     value_format: str = ".3g",
     contour_zero: bool = False,
 ) -> dict:
-    """A map over an image: colour-mapped on the server, sent as one JPEG, with hover values.
+    """A map over an image: colour-mapped on the server, sent as one JPEG (PNG for a map alone or a
+    binary map), with hover values.
 
     Args:
         image: ``[H,W,3]`` float in [0,1] (None: the map alone, opaque).
@@ -257,7 +267,10 @@ def overlay_figure(
             if mask.size != (w, h):
                 mask = mask.resize((w, h), Image.NEAREST)
             out = Image.composite(color, as_pil(image), mask)
-        data.append({"type": "image", "source": encode_image(out), "x0": 0, "y0": 0, "dx": 1, "dy": 1,
+        # a map alone, or a binary one (mask, band, region), as PNG: JPEG's ringing at its hard edges
+        # looks like detector noise
+        fmt = "PNG" if image is None or is_binary(v) else "JPEG"
+        data.append({"type": "image", "source": encode_image(out, fmt), "x0": 0, "y0": 0, "dx": 1, "dy": 1,
                      "hoverinfo": "skip"})
         grid, ch, cw = _block_mean(values.astype(np.float32), hover_cells)
         gh, gw = grid.shape

@@ -407,12 +407,12 @@ class SessionStore:
 # ---- self-contained HTML report ---------------------------------------------------------------------
 
 
-def _thumb_uri(img: np.ndarray, side: int = 256) -> str:
+def _thumb_uri(img: np.ndarray, side: int = 256, fmt: str = "JPEG") -> str:
     from . import figures as FG
 
     pil = FG.as_pil(img)
     pil.thumbnail((side, side))
-    return FG.encode_image(pil, quality=85)
+    return FG.encode_image(pil, fmt, quality=85)
 
 
 def _scale_text(r) -> str:
@@ -470,7 +470,8 @@ def report_html(sample: Sample, report, weights: dict[str, float], notes: str = 
     totals = "".join(f'<td></td><td><b>{c.totals[p]:.6g}</b></td>' for p in preds)
     scale_cells = "".join(f'<td colspan="2" title="{esc(_scale_title(report.scales.get(p)))}">'
                           f'{esc(_scale_text(report.scales.get(p)))}</td>' for p in preds)
-    inputs = "".join(f'<figure><img src="{_thumb_uri(img)}" alt="{esc(name)}"><figcaption>{esc(name)}</figcaption></figure>'
+    inputs = "".join(f'<figure><img src="{_thumb_uri(img, fmt="PNG" if name == "mask" else "JPEG")}" '
+                     f'alt="{esc(name)}"><figcaption>{esc(name)}</figcaption></figure>'
                      for name, img in [("context", sample.context), ("target", sample.target),
                                        ("mask", np.repeat(sample.mask[..., None], 3, axis=2)),
                                        *[(p, sample.predictions[p]) for p in preds]])

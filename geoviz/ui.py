@@ -325,7 +325,7 @@ def settings_text(params: dict) -> str:
     return f"change mask **custom** ({values})"
 
 
-def settings_md(session: Session) -> str:
+def settings_summary(session: Session) -> str:
     """The Params tab's headline: the change-mask settings in force and their measured bias on this
     sample — the background leakage of the change mask, and (after a sweep with these settings)
     where the area, Dice and boundary minima sit."""
@@ -920,7 +920,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                                             elem_id="preset", scale=1)
                     reset_btn = gr.Button("reset weights", scale=0, min_width=120)
                 with gr.Tabs(elem_id="main_tabs") as main_tabs:
-                    with gr.Tab("Overview"):
+                    with gr.Tab("Overview", id="overview"):
                         bars = gr.HTML(elem_id="bars")
                         table = gr.Dataframe(elem_id="table", interactive=False, wrap=True)
                         skipped = gr.Markdown(elem_id="skipped")
@@ -1050,8 +1050,9 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
         # views a slider step updates only while their tab is open (sending the 10 closed plots and
         # tables on every step cost the page about 100 ms of its 400 ms budget)
         tab_views = {"checkpoints": ckpt_views, "sensitivity": sensitivity_views}
-        everything = [state, notices, skipped, inspect, config_out, gallery, *weighted_views, *weight_inputs, preset_dd,
-                      settings_dd, settings_md]
+        # report_json (the exact numbers) stays the last output: API clients read it as out[-1]
+        everything = [state, notices, skipped, inspect, config_out, gallery, *weight_inputs, preset_dd, settings_dd,
+                      settings_md, *weighted_views]
 
         def apply_weights(session: Session, values) -> None:
             n = len(WEIGHT_TERMS)
@@ -1114,7 +1115,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                    inspect: gr.update(choices=session.report.predictions, value=pred),
                    config_out: weights_file(session), gallery: checkpoint_gallery(session),
                    preset_dd: preset_matching(session.effective_weights()), settings_dd: settings_of(session.params),
-                   settings_md: settings_md(session)}
+                   settings_md: settings_summary(session)}
             out.update(slider_updates(session))
             out.update(weighted_outputs(session, pred, term, kind, alpha))
             return out
@@ -1370,10 +1371,19 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                 return gr.skip(), gr.skip(), gr.skip(), gr.skip()
             folder = _dataset_folder(root, name)
             w = _weights_from_values(weights)
-            rows, source = dataset_rows(folder, w, progress, root=root)
+            rows, source, left_out = dataset_rows(folder, w, progress, root=root)
             df = dataset_table(rows, sort)
-            return df, _plot(dataset_chart(rows)), f"**{name}** · {len({r['sample'] for r in rows})} samples × " \
-                f"{len({r['checkpoint'] for r in rows})} checkpoints · values {source}", dataset_gallery(folder, df, sort, root=root)
+            md = (f"**{name}** · {len({r['sample'] for r in rows})} samples × {len({r['checkpoint'] for r in rows})} "
+                  f"checkpoints · values {source}")
+            if left_out:
+                md += f"\n\n**Left out ({len(left_out)})**\n\n" + "\n".join(f"- {_esc(x)}" for x in left_out)
+            return df, _plot(dataset_chart(rows)), md, dataset_gallery(folder, df, sort, root=root)
+
+        def on_dataset_tab(evt: gr.SelectData, progress=gr.Progress(), name=None, sort=None, table_value=None, *weights):
+            loaded = table_value is not None and len(pd.DataFrame(table_value)) > 0
+            if str(evt.value) != "Datasets" or loaded or not name:
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return on_dataset(progress, name, sort, *weights)
 
         @_compute
         def on_dataset_open(evt: gr.SelectData = None, progress=gr.Progress(), session=None, name=None,
@@ -1512,9 +1522,16 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
               restorable, api_name="open_link", **COMPUTE).success(on_views, state, pred_views, api_visibility="private", **hidden)
         gr.on([ds_dd.input, ds_sort.input], on_dataset, [ds_dd, ds_sort, *weight_inputs],
               [ds_table, ds_chart, ds_md, ds_gallery], api_name="dataset", **COMPUTE)
-        gr.on([ds_table.select, ds_gallery.select], on_dataset_open, [state, ds_dd, ds_table, device_dd, heat_term, heat_kind, opacity, *weight_inputs],
-                        everything, api_visibility="private", **COMPUTE).success(on_views, state, pred_views,
-                                                                       api_visibility="private", **hidden)
+        opened = gr.on([ds_table.select, ds_gallery.select], on_dataset_open,
+                       [state, ds_dd, ds_table, device_dd, heat_term, heat_kind, opacity, *weight_inputs],
+                       everything, api_visibility="private", **COMPUTE)
+        # the opened sample's diagnosis: the Overview tab, scrolled to its cards
+        opened.success(lambda: gr.Tabs(selected="overview"), None, main_tabs, api_visibility="private", **hidden).then(
+            None, None, None, js="() => document.querySelector('#totals')?.scrollIntoView({block: 'start'})")
+        opened.success(on_views, state, pred_views, api_visibility="private", **hidden)
+        # a dataset already chosen when the tab opens (the list's first, or a previous choice) loads then
+        main_tabs.select(on_dataset_tab, [ds_dd, ds_sort, ds_table, *weight_inputs], [ds_table, ds_chart, ds_md, ds_gallery],
+                         api_visibility="private", **COMPUTE)
         target.change(lambda t: {"background": t, "layers": [], "composite": t} if t else None, target, mask_editor,
                       api_visibility="private", **hidden)
         mask_editor.change(lambda e: "drawn" if mask_from_editor(e) is not None else gr.skip(), mask_editor,
@@ -1600,14 +1617,18 @@ def _weights_from_values(values) -> dict[str, float]:
     return {t: float(v) * float(scale.get(REGISTRY[t].family, 1.0)) for t, v in zip(WEIGHT_TERMS, values[:n])}
 
 
-_DATASET_CACHE: dict[tuple, tuple[list[dict], str]] = {}
+_DATASET_CACHE: dict[tuple, tuple[list[dict], str, list[str]]] = {}
+_DATASET_LOCK = threading.Lock()
 
 
 def dataset_rows(folder: Path, weights: dict[str, float], progress=None,
-                 root: Path | None = None) -> tuple[list[dict], str]:
-    """Raw values for every sample × checkpoint: from the CLI's results.csv when present, else
-    computed once (and kept per dataset while its files do not change). ``root``: no file resolving
-    outside it is read."""
+                 root: Path | None = None) -> tuple[list[dict], str, list[str]]:
+    """``(rows, source, left_out)``: raw values, kind and estimated scale for every sample ×
+    checkpoint — from the CLI's results.csv when present, else computed once (and kept per dataset
+    while its files do not change) — each row with its ``total`` at ``weights``; ``left_out`` lists
+    the samples (or checkpoints) not in the rows, with the reason. ``root``: no file resolving
+    outside it is read. The cached rows are never written to: every call returns fresh dicts, so
+    two sessions with different weights never see each other's totals."""
     import csv
 
     from .cli import list_dataset, load_spec
@@ -1615,37 +1636,49 @@ def dataset_rows(folder: Path, weights: dict[str, float], progress=None,
     csv_path = folder / "results.csv"
     if csv_path.is_file() and (root is None or csv_path.resolve().is_relative_to(root)):
         with open(csv_path, newline="") as fh:
-            raw = [r for r in csv.DictReader(fh) if not r.get("error")]
-        rows = [{"sample": r["sample"], "checkpoint": r["checkpoint"],
+            every = list(csv.DictReader(fh))
+        raw, bad = [r for r in every if not r.get("error")], [r for r in every if r.get("error")]
+        base = [{"sample": r["sample"], "checkpoint": r["checkpoint"], "kind": r.get("kind") or "",
+                 "estimated scale": float(r["estimated_scale"]) if r.get("estimated_scale") else None,
+                 "scale method": r.get("scale_method") or "",
                  **{t: (float(r[t]) if r.get(t) else None) for t in REGISTRY}} for r in raw]
         source = "from results.csv"
+        left_out = [f"{r['sample']} · {r['checkpoint']}: {r['error']}" for r in bad]
     else:
-        specs, _ = list_dataset(folder, confine_to=root)
+        left_out: list[str] = []
+        specs, _ = list_dataset(folder, confine_to=root, left_out=left_out)
         stamp = max((p.stat().st_mtime for p in folder.rglob("*") if p.is_file()), default=0.0)
         key = (str(folder), stamp)
-        if key not in _DATASET_CACHE:
+        with _DATASET_LOCK:
+            cached = _DATASET_CACHE.get(key)
+        if cached is None:
             rows = []
             for i, spec in enumerate(specs):
                 if progress is not None:
                     progress((i, len(specs)), desc=f"evaluating {spec.name}")
                 try:
-                    report = evaluate(load_spec(spec), None, device="auto", cache=None)
+                    sample = load_spec(spec)
+                    report = evaluate(sample, None, device="auto", cache=None)
                 except InputError as e:
-                    gr.Warning(f"{spec.name}: {e}")
+                    left_out.append(f"{spec.name}: {e}")
                     continue
+                left_out += [n for n in sample.notices if "left out" in n]
                 for ck in report.predictions:
-                    rows.append({"sample": spec.name, "checkpoint": ck, **report.values[ck]})
-            _DATASET_CACHE.clear()
-            _DATASET_CACHE[key] = (rows, "computed on open")
-        rows, source = _DATASET_CACHE[key]
-    for r in rows:
-        r["total"] = sum(weights.get(t, 0.0) * v for t, v in r.items() if t in REGISTRY and v is not None)
-    return rows, source
+                    sc = report.scales[ck]
+                    rows.append({"sample": spec.name, "checkpoint": ck, "kind": report.kind,
+                                 "estimated scale": sc.estimate, "scale method": sc.csv_method, **report.values[ck]})
+            cached = (rows, "computed on open", list(left_out))
+            with _DATASET_LOCK:
+                _DATASET_CACHE.clear()
+                _DATASET_CACHE[key] = cached
+        base, source, left_out = cached
+    rows = [dict(r, total=sum(weights.get(t, 0.0) * r[t] for t in REGISTRY if r.get(t) is not None)) for r in base]
+    return rows, source, list(left_out)
 
 
 def dataset_table(rows: list[dict], sort: str) -> pd.DataFrame:
     """Rows (sample × checkpoint) as a table sorted by ``sort`` (a term or ``total``), worst first."""
-    cols = ["sample", "checkpoint", "total", *REGISTRY]
+    cols = ["sample", "checkpoint", "total", "estimated scale", *REGISTRY]
     df = pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
     key = sort if sort in df.columns else "total"
     return df.sort_values(key, ascending=False, na_position="last").reset_index(drop=True).round(5)

@@ -23,7 +23,9 @@ from .terms import FAMILIES, REGISTRY
 if TYPE_CHECKING:
     from .ui import Session
 
-__all__ = ["run_sweep", "sweep_views", "balance_views", "apply_balance", "undo_balance", "SWEEP_HELP"]
+__all__ = ["run_sweep", "sweep_views", "balance_views", "apply_balance", "undo_balance", "SWEEP_HELP", "BALANCE_BOUND"]
+
+BALANCE_BOUND = 10.0  # a balanced weight stays within 10× of the preset's, either way
 
 LABELS = {name: t.label for name, t in REGISTRY.items()}
 AXIS_TITLES = {"scale": "scale s of the object (1 = the target's size)", "shift_x": "horizontal shift (px)",
@@ -157,6 +159,9 @@ def balance_views(session: Session, pred: str) -> tuple[str, dict]:
                      "the orange bars are the new shares. **Undo** restores the previous weights.")
         if last.left_out:
             lines.append("left as they were: " + "; ".join(f"{LABELS[t]} ({why})" for t, why in last.left_out.items()))
+        if last.capped:
+            lines.append(f"held at the {last.max_ratio:g}× bound: " + "; ".join(f"{LABELS[t]} ({why})"
+                                                                             for t, why in last.capped.items()))
     head = ("Each term's share of the weighted gradient norm of **its own input** (norms compare only on a "
             "common input: latents for 002/001, depth for 000/004, the image for 003).")
     return head + "\n\n" + "\n".join(lines), fig
@@ -169,7 +174,11 @@ def apply_balance(session: Session, terms: list[str] | None, scope: str, pred: s
     w = session.effective_weights()
     chosen = [t for t in (terms or []) if t in REGISTRY] or None
     predictions = [pred] if scope == "this prediction" else None
-    result = balance_weights(session.report, w, terms=chosen, predictions=predictions)
+    from .weights import preset, preset_for
+
+    # the bound is around the preset of the sample's kind (the current weight where the preset has 0)
+    result = balance_weights(session.report, w, terms=chosen, predictions=predictions,
+                             reference=preset(preset_for(session.report.kind)), max_ratio=BALANCE_BOUND)
     session.weight_history.append((dict(session.weights), dict(session.family_scale)))
     session.weights = dict(result.weights)
     session.family_scale = {f: 1.0 for f in FAMILIES}

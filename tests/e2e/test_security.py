@@ -79,7 +79,7 @@ def test_only_datasets_inside_the_root_are_listed_and_opened(secured):
     for name in ("../outside/private_ds", "linked_ds", str(secured["outside"] / "private_ds"), "", "good_ds/../.."):
         with pytest.raises(InputError):
             ui._dataset_folder(root, name)
-    rows, _ = ui.dataset_rows(ui._dataset_folder(root, "good_ds"), {"latent_mse": 1.0}, root=root)
+    rows, _, _ = ui.dataset_rows(ui._dataset_folder(root, "good_ds"), {"latent_mse": 1.0}, root=root)
     assert sorted({r["sample"] for r in rows}) == ["sample_000", "sample_001"]  # sample_leak is a symlink out
 
 

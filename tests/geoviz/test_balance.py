@@ -1,6 +1,7 @@
 """Gradient balance: shares per input group from the report's gradients, and balanced weights that
 equalise them while keeping the total's gradient norm."""
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +73,7 @@ def test_the_gram_cache_leaves_with_its_report(report):
 @pytest.mark.parametrize("pred", ["step_0500", "step_2000"])
 def test_balance_gives_equal_shares_and_keeps_the_total_norm(report, pred):
     w = dict(PRESETS["object insertion"])
-    res = balance_weights(report, w, predictions=[pred])
+    res = balance_weights(report, w, predictions=[pred], max_ratio=math.inf)  # the method itself, unbounded
     after = res.after[pred]
     for group, members in after.groups().items():
         chosen = [t for t in members if w.get(t, 0.0) != 0.0 and t not in res.left_out]
@@ -89,7 +90,7 @@ def test_balance_a_chosen_subset_with_targets(report):
     w = dict(PRESETS["object insertion"])
     chosen = ["latent_mse", "latent_dice", "latent_area"]
     res = balance_weights(report, w, terms=chosen, predictions=["step_1000"],
-                          targets={"latent_mse": 2.0, "latent_dice": 1.0, "latent_area": 1.0})
+                          targets={"latent_mse": 2.0, "latent_dice": 1.0, "latent_area": 1.0}, max_ratio=math.inf)
     a = res.after["step_1000"]
     assert a.shares["latent_mse"] / a.shares["latent_dice"] == pytest.approx(2.0, rel=0.01)
     assert a.shares["latent_dice"] / a.shares["latent_area"] == pytest.approx(1.0, rel=0.01)
@@ -100,7 +101,7 @@ def test_balance_a_chosen_subset_with_targets(report):
 
 def test_balance_over_several_predictions_keeps_the_rms_total(report):
     w = dict(PRESETS["object insertion"])
-    res = balance_weights(report, w)
+    res = balance_weights(report, w, max_ratio=math.inf)
     for group in ("latent",):
         before = np.sqrt(np.mean([res.before[p].total_norm[group] ** 2 for p in report.predictions]))
         after = np.sqrt(np.mean([res.after[p].total_norm[group] ** 2 for p in report.predictions]))
@@ -114,3 +115,32 @@ def test_balance_errors_name_the_input(report):
         balance_weights(report, {}, terms=["nope"])
     with pytest.raises(ValueError, match="positive"):
         balance_weights(report, {"latent_mse": 1.0}, targets={"latent_mse": -1})
+
+
+def test_balanced_weights_stay_within_the_bound_of_the_preset():
+    """On a real sample Balance once set boundary from 0.4 to 1107.7: the normalised SDM's gradient
+    is tiny. Now every balanced weight stays within 10× the preset's, and the capped ones are named."""
+    r = evaluate(load_sample(ASSETS / "insert_box"), device="cpu", cache=None)
+    preset = PRESETS["object insertion"]
+    free = balance_weights(r, preset, predictions=["step_1000"], max_ratio=1e12)
+    bounded = balance_weights(r, preset, predictions=["step_1000"], reference=preset, max_ratio=10.0)
+    assert max(free.weights[t] / preset[t] for t in preset if preset[t]) > 10  # the unbounded balance runs away
+    for t, w in bounded.weights.items():
+        if preset[t]:
+            assert preset[t] / 10 <= w * (1 + 1e-9) and w <= preset[t] * 10 * (1 + 1e-9), (t, w)
+    assert bounded.capped and all("10× bound" in why for why in bounded.capped.values())
+    with pytest.raises(ValueError, match="max_ratio"):
+        balance_weights(r, preset, max_ratio=0.5)
+
+
+def test_a_term_constant_across_predictions_is_left_out():
+    s = load_sample(ASSETS / "insert_box")
+    same = {"a": s.predictions["step_1000"], "b": s.predictions["step_1000"].copy()}
+    import dataclasses
+
+    r = evaluate(dataclasses.replace(s, predictions=same, prediction_depths={}, memo={}), device="cpu", cache=None,
+                 terms=["latent_mse", "latent_dice"])
+    res = balance_weights(r, {"latent_mse": 1.0, "latent_dice": 0.9})
+    assert res.left_out == {t: "its value is the same on every prediction (it does not tell them apart)"
+                            for t in ("latent_mse", "latent_dice")}
+    assert res.weights == {"latent_mse": 1.0, "latent_dice": 0.9}

@@ -175,6 +175,27 @@ def test_offline_without_weights_says_how_to_get_them(monkeypatch, tmp_path):
         load_taef1()
 
 
+def test_an_unreachable_hub_fails_at_once_and_is_not_retried(monkeypatch, tmp_path):
+    """Offline without HF_HUB_OFFLINE: the Hub client's retries took ~25 s before the fallback; now a
+    2 s reachability check decides, and the answer is remembered."""
+    import time
+
+    from geoviz import depth_models
+
+    monkeypatch.delenv("GEOVIZ_DEPTH_WEIGHTS", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty cache
+    monkeypatch.setattr(depth_models, "_UNREACHABLE", {})
+    calls = []
+    monkeypatch.setattr(depth_models, "_reachable", lambda host, *a, **k: calls.append(host) or False)
+    t0 = time.perf_counter()
+    with pytest.raises(WeightsUnavailable, match="unreachable"):
+        load_depth_anything_v2_small()
+    with pytest.raises(WeightsUnavailable, match="unreachable"):
+        load_depth_anything_v2_small()
+    assert time.perf_counter() - t0 < 5.0 and calls == ["huggingface.co"]
+
+
 def test_estimated_depth_in_the_engine_and_the_cli(dav2_checkpoint, tmp_path, monkeypatch):
     """With a test-made checkpoint: predictions without depth maps get estimated ones, aligned onto
     the target; the CLI fills the depth columns the same way."""
