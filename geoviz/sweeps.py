@@ -26,10 +26,10 @@ import numpy as np
 import torch
 
 from .encoders import LatentEncoder, ProxyEncoder, images_to_tensor
-from .evaluate import _encoder_id, _latent_mask, _tensor, resolve_device
+from .evaluate import _encoder_id, _latent_mask, _tensor, resolve_device, scale_readouts
 from .perturb import Perturbed, Transform, insertion_perturbations, material_perturbations
 from .sample import Sample
-from .scale_readout import ScaleReadout, detect_kind, read_scales
+from .scale_readout import ScaleReadout, detect_kind
 from .term_batch import batch_values, change_mask
 from .terms import REGISTRY, TermInputs, reference, resolve_params, spectral_loss
 
@@ -316,8 +316,8 @@ def _sweep(kind: str, sample: Sample, axes: dict[str, tuple[list[float], list[Tr
     measured = {k: collected[main_axis].pop(f"#{k}") for k in ("area_ratio", "period_ratio")}
     for axis in axes:
         collected[axis].pop("#area_ratio", None), collected[axis].pop("#period_ratio", None)
-    readouts = read_scales(kind, sample.context, sample.target, sample.mask, sample.predictions, device=dev) \
-        if sample.predictions else {}
+    # the readouts of the diagnosis (remembered on the sample), so the sweep marks what the cards say
+    readouts = scale_readouts(sample, kind, dev) if sample.predictions else {}
     for name, d in real.items():
         d.update(_placement(kind, d, readouts[name], scales, measured))
     values = {t: collected[main_axis].get(t, []) for t in names if t not in skipped}

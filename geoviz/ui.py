@@ -68,6 +68,10 @@ CSS = """
   background:var(--block-background-fill); border:1px solid var(--border-color-primary)}
 #totals .total-card b {font-size:1.25em} #totals .best {border-color:#2CA02C; box-shadow:0 0 0 1px #2CA02C}
 #notices {font-size:0.9em}
+#totals .scale-value {font-weight:600}
+/* file lists: whole names (Gradio cuts the stem to "step_….png", and every checkpoint then reads alike) */
+.file-preview .filename {display:block; overflow:visible; overflow-wrap:anywhere}
+.file-preview .filename .stem, .file-preview .filename .ext {display:inline; white-space:normal; overflow:visible; text-overflow:clip}
 """
 
 
@@ -580,6 +584,16 @@ def _paths(files) -> list[str]:
     return [p for p in (_path(f) for f in files) if p]
 
 
+def replace_with_upload(files, seen: list[str]) -> tuple[list[str], list[str]]:
+    """Gradio's multi-file box adds an upload to the files already in it; a new upload of checkpoints
+    replaces them instead (mixing two uploads' checkpoints silently diagnoses both). ``seen``: the
+    paths in the box before this upload. Returns the box's new value and the new ``seen``."""
+    current, seen = _paths(files), list(seen or [])
+    # the box appends the upload after what it held (the same file uploaded again has the same path)
+    new = current[len(seen):] if len(current) > len(seen) and current[: len(seen)] == seen else current
+    return new, new
+
+
 def mask_from_editor(editor: dict | None) -> np.ndarray | None:
     """The drawn mask: alpha of the editor's first layer (any stroke counts as inside)."""
     if not editor or not editor.get("layers"):
@@ -1032,13 +1046,14 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                                                 allow_custom_value=True)  # checked against the disk in the handler
                             ds_sort = gr.Dropdown(["total", *REGISTRY], value="total", label="sort by (worst first)",
                                                   elem_id="dataset_sort")
-                        ds_md = gr.Markdown()
+                        ds_md = gr.Markdown(elem_id="dataset_md")
                         ds_gallery = gr.Gallery(label="predictions, worst first (click to open)", columns=6, height=300,
                                                 elem_id="dataset_gallery", allow_preview=False)
                         ds_table = gr.Dataframe(interactive=False, elem_id="dataset_table")
                         ds_chart = gr.Plot(show_label=False)
 
         # ---- wiring ----
+        preds_seen = gr.State([])  # the prediction files already in the list: an upload replaces them
         weight_inputs = [sliders[t] for t in WEIGHT_TERMS] + [masters[f] for f in FAMILIES]
         view_inputs = [inspect, heat_term, heat_kind, opacity]
         pred_views = [latent_md, m_hat_plot, m_tgt_plot, sdm_plot, band_plot, weight_map_plot,
@@ -1188,9 +1203,14 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             @_friendly
             def handler(session, pred, term, kind, alpha, value, tab):
                 if session is None:
-                    return {k: gr.skip() for k in weighted_views}
+                    return {k: gr.skip() for k in [*weighted_views, config_out, preset_dd]}
                 set_slot(session, slot, value)
-                return weighted_outputs(session, pred, term, kind, alpha, tabs=(tab,))
+                out = weighted_outputs(session, pred, term, kind, alpha, tabs=(tab,))
+                # the weights file and the preset label follow every change however it was made
+                # (drag, a typed value and Enter, the arrow keys: each is an input event)
+                out[config_out] = weights_file(session)
+                out[preset_dd] = preset_matching(session.effective_weights())
+                return out
             return handler
 
         @_friendly
@@ -1203,13 +1223,6 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             pred = pred if pred in session.report.predictions else session.inspect
             out.update(tab_outputs(name, session, session.combined(), pred))
             return out
-
-        @_friendly
-        def on_weights_changed(session, *weights):
-            if session is None:
-                return gr.skip(), gr.skip()
-            apply_weights(session, weights)
-            return weights_file(session), preset_matching(session.effective_weights())
 
         def on_settings(name):
             if name not in PARAM_SETTINGS:  # "custom": nothing to set
@@ -1441,6 +1454,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             out = slider_updates(session)
             out.update(weighted_outputs(session, pred, term, kind, alpha))
             out[config_out] = weights_file(session)
+            out[preset_dd] = preset_matching(session.effective_weights())
             return out
 
         @_friendly
@@ -1452,6 +1466,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             out = slider_updates(session)
             out.update(weighted_outputs(session, pred, term, kind, alpha))
             out[config_out] = weights_file(session)
+            out[preset_dd] = preset_matching(session.effective_weights())
             return out
 
         hidden = dict(show_progress="hidden")
@@ -1477,8 +1492,8 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
         for slot, s in enumerate(weight_inputs):
             s.input(None, [report_json, totals, *weight_inputs], totals, js=page_totals, api_visibility="private",
                     **hidden)
-            s.input(on_slider(slot), [state, *view_inputs, s, open_tab], weighted_views, trigger_mode="always_last",
-                    api_visibility="private", **hidden)
+            s.input(on_slider(slot), [state, *view_inputs, s, open_tab], [*weighted_views, config_out, preset_dd],
+                    trigger_mode="always_last", api_visibility="private", **hidden)
         # the API's endpoints (a button never shown: scripts call them by name)
         api_trigger = gr.Button(visible=False)
         api_trigger.click(on_weights_fast, [state, *weight_inputs], totals, api_name="weights_total", **hidden)
@@ -1486,10 +1501,6 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                           **hidden)
         main_tabs.select(on_tab, [state, inspect], [open_tab, *ckpt_views, *sensitivity_views],
                          api_visibility="private", **hidden)
-        # whatever set a weight — a drag, a typed value and Enter, the arrow keys, a preset, Balance, undo,
-        # a restored link — its slider's change event brings the download and the preset label up to date
-        gr.on([s.change for s in weight_inputs], on_weights_changed, [state, *weight_inputs], [config_out, preset_dd],
-              trigger_mode="always_last", api_visibility="private", **hidden)
         settings_dd.input(on_settings, settings_dd, param_inputs, api_visibility="private", **hidden).then(
             on_recompute, recompute_inputs, everything, api_visibility="private", **COMPUTE).success(
             on_views, state, pred_views, api_visibility="private", **hidden)
@@ -1509,8 +1520,9 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
         sweep_btn.click(on_sweep, [state, sweep_kind, sweep_lo, sweep_hi, sweep_n, sweep_extra, device_dd, inspect],
                         sensitivity_views, api_name="sweep", **COMPUTE)
         balance_btn.click(on_balance, [state, balance_terms, balance_scope, *view_inputs],
-                          [*weight_inputs, *weighted_views, config_out], api_name="balance", **COMPUTE)
-        undo_btn.click(on_undo, [state, *view_inputs], [*weight_inputs, *weighted_views, config_out], api_name="undo_balance")
+                          [*weight_inputs, *weighted_views, config_out, preset_dd], api_name="balance", **COMPUTE)
+        undo_btn.click(on_undo, [state, *view_inputs], [*weight_inputs, *weighted_views, config_out, preset_dd],
+                       api_name="undo_balance")
         calib_zip.upload(on_calibrate, calib_zip, [k_obj, calib_md], api_name="calibrate", **COMPUTE)
         export_btn.click(on_export, [state, notes_box], share_file, api_name="export_bundle")
         report_btn.click(on_report, [state, notes_box], share_file, api_name="report")
@@ -1532,6 +1544,9 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
         # a dataset already chosen when the tab opens (the list's first, or a previous choice) loads then
         main_tabs.select(on_dataset_tab, [ds_dd, ds_sort, ds_table, *weight_inputs], [ds_table, ds_chart, ds_md, ds_gallery],
                          api_visibility="private", **COMPUTE)
+        preds.upload(replace_with_upload, [preds, preds_seen], [preds, preds_seen], api_visibility="private", **hidden)
+        preds.delete(lambda v: _paths(v), preds, preds_seen, api_visibility="private", **hidden)
+        preds.clear(lambda: [], None, preds_seen, api_visibility="private", **hidden)
         target.change(lambda t: {"background": t, "layers": [], "composite": t} if t else None, target, mask_editor,
                       api_visibility="private", **hidden)
         mask_editor.change(lambda e: "drawn" if mask_from_editor(e) is not None else gr.skip(), mask_editor,
@@ -1662,7 +1677,7 @@ def dataset_rows(folder: Path, weights: dict[str, float], progress=None,
                 except InputError as e:
                     left_out.append(f"{spec.name}: {e}")
                     continue
-                left_out += [n for n in sample.notices if "left out" in n]
+                left_out += [f"{spec.name} · {n}" for n in sample.notices if "left out" in n]
                 for ck in report.predictions:
                     sc = report.scales[ck]
                     rows.append({"sample": spec.name, "checkpoint": ck, "kind": report.kind,

@@ -196,14 +196,23 @@ def _spectral(s: _Step) -> torch.Tensor:
     return SpectralPeriodLoss(**q)(s["image_pred"], s["image_tgt"], s["mask"])
 
 
+def _boundary_excess(s: _Step) -> torch.Tensor:
+    """``boundary_loss(M̂, φ) − boundary_loss(ref, φ)``: the boundary loss less its value at a perfect
+    prediction (whose change mask is the reference itself). The raw loss is negative near its optimum
+    (φ < 0 inside) and drove totals below zero; the offset is a constant, so the gradient is the
+    document's. The dashboard shows the same number."""
+    ref = s.reference()
+    phi = signed_distance_map_from_mask(ref > 0.5, normalize=s.params["boundary"]["normalize"]).to(s.mask_latent())
+    return boundary_loss(s.change_mask(), phi) - boundary_loss(ref, phi).detach()
+
+
 _TERMS = {
     "latent_mse": lambda s: weighted_masked_mse_latent(s["z_pred"], s["z_tgt"], s.mask_latent(), **s.params["latent_mse"]),
     "latent_background": lambda s: background_preservation_mse_latent(s["z_pred"], s["z_ctx"], s.mask_latent(),
                                                                       **s.params["background"]),
     "latent_dice": lambda s: dice_loss(s.change_mask(), s.reference()),
     "latent_area": lambda s: area_ratio_loss(s.change_mask(), s.reference()),
-    "latent_boundary": lambda s: boundary_loss(s.change_mask(), signed_distance_map_from_mask(
-        s.reference() > 0.5, normalize=s.params["boundary"]["normalize"]).to(s.mask_latent())),
+    "latent_boundary": lambda s: _boundary_excess(s),
     "depth_inside": lambda s: s.depth_terms().inside,
     "depth_outside": lambda s: s.depth_terms().outside,
     "depth_edge": lambda s: s.depth_terms().edge,
@@ -235,6 +244,8 @@ class GeometryLoss(torch.nn.Module):
     * ``image_pred``, ``image_tgt``, ``image_pred2`` — images ``[B,3,H,W]`` for the texture terms.
 
     ``terms`` holds every computed term's (unweighted) value; zero-weight terms are skipped.
+    ``latent_boundary`` is the boundary loss less its value at a perfect prediction (0 = perfect; the
+    gradient is :func:`boundary_loss`'s), as the dashboard and the CLI show it.
     """
 
     def __init__(self, weights: dict[str, float], params: dict | None = None):

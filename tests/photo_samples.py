@@ -207,6 +207,7 @@ INSERTIONS = {
 }
 
 
+@cache  # a case takes ~1 s to render and several test modules read the same ones (never modify them)
 def insertion_case(obj: str, scales=SCALES, *, roundtrip_preds: bool = False, size: int = 512) -> PhotoCase:
     """The object ``obj`` inserted into its photograph (:data:`INSERTIONS`); one prediction per scale,
     named ``scale_0.80`` etc., at that linear size relative to the target's."""
@@ -252,6 +253,7 @@ def texture_at(name: str, ratio: float, shape: tuple[int, int], tint) -> np.ndar
     return np.clip(crop[..., None] * np.asarray(tint, np.float32)[None, None], 0, 1).astype(np.float32)
 
 
+@cache
 def material_case(texture: str, ratios=SCALES, *, roundtrip_preds: bool = False, size: int = 512) -> PhotoCase:
     """The texture ``texture`` filling its wall region (:data:`MATERIALS`); one prediction per period
     ratio (prediction / target), named ``ratio_0.80`` etc."""

@@ -19,6 +19,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def write_photo_dataset(root: Path) -> Path:
+    """Two real-photo insertions (the logo, the coin) × checkpoints at scales 0.8, 1.0 and 1.25 in the
+    CLI's layout, a truncated checkpoint image of the coin, and a folder that is not a sample."""
+    from photo_samples import _save, insertion_case
+
+    for obj in ("logo", "coin"):
+        case = insertion_case(obj, scales=(0.8, 1.0, 1.25), roundtrip_preds=True)
+        folder = root / case.name
+        folder.mkdir(parents=True)
+        for role in ("context", "target", "mask"):
+            _save(getattr(case, role), folder / f"{role}.png")
+        for name, img in case.predictions.items():
+            (root / "preds" / name).mkdir(parents=True, exist_ok=True)
+            _save(img, root / "preds" / name / f"{case.name}.png")
+    broken = root / "preds" / "scale_1.00" / "coin_in_camera.png"
+    broken.write_bytes(broken.read_bytes()[:1500])
+    (root / "notes").mkdir()
+    (root / "notes" / "readme.txt").write_text("not a sample")
+    return root
+
+
 @pytest.fixture(scope="session")
 def app_url():
     os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="geoviz-gradio-"))
@@ -28,6 +49,7 @@ def app_url():
     pre = ui.demo_session("cpu")
     data_root = Path(tempfile.mkdtemp(prefix="geoviz-data-"))
     write_dataset(data_root / "synthetic", n_samples=4, size=128)
+    write_photo_dataset(data_root / "photos")  # first in the list: the Datasets tab opens on it
     # a Depth Anything V2 Small checkpoint made here (random weights, official layout): the estimator path
     import torch
 

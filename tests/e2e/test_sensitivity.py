@@ -30,7 +30,8 @@ def test_sweep_balance_undo(app_url, demo_report):
     assert "Share of the weighted gradient" in bplot["plot"]
 
     out = call(client, "/balance", scope="this prediction", pred="step_1000")
-    summary, config = out[-2], out[-1]
+    summary, config, label = out[-3], out[-2], out[-1]
+    assert label == "custom"  # the preset dropdown says the weights are no longer a preset
     weights = summary["weights"]
     preset = PRESETS["object insertion"]
     assert weights != preset and Path(config).name == "weights.json"
@@ -49,4 +50,5 @@ def test_sweep_balance_undo(app_url, demo_report):
             assert max(shares) / min(shares) - 1 < 0.01, (group, members, shares)
 
     out = call(client, "/undo_balance", pred="step_1000")
-    assert out[-2]["weights"] == pytest.approx({t: preset.get(t, 0.0) for t in out[-2]["weights"]})
+    assert out[-3]["weights"] == pytest.approx({t: preset.get(t, 0.0) for t in out[-3]["weights"]})
+    assert out[-1] == "object insertion"

@@ -46,8 +46,11 @@ def test_balance_then_undo(session):
     res = SENS.apply_balance(session, [], "this prediction", pred)
     assert session.weights == res.weights and session.weights != before
     gb = gradient_balance(session.report, session.effective_weights(), pred)
-    balanced = [t for t, w in before.items() if w and t not in res.left_out]  # none ticked: every weighted term
-    assert len(balanced) >= 5
+    # none ticked: every weighted term; those held at the 10× bound around the preset are named
+    balanced = [t for t, w in before.items() if w and t not in res.left_out and t not in res.capped]
+    assert len(balanced) >= 4
+    for t in res.capped:
+        assert before[t] / 10 <= session.weights[t] * (1 + 1e-9) and session.weights[t] <= before[t] * 10 * (1 + 1e-9)
     for group in {gb.inputs[t] for t in balanced}:
         shares = [gb.shares[t] for t in balanced if gb.inputs[t] == group]
         assert max(shares) / min(shares) - 1 < 0.01, group
