@@ -159,14 +159,43 @@ def resolve_kind(sample: Sample, kind: str | None = None) -> tuple[str, str]:
     return kind, "chosen"
 
 
+class _ReadoutCache:
+    """A thread-safe LRU of scale readouts by content (kind and the four images' hashes): a readout
+    is a few numbers, so thousands cost nothing, and the same files loaded again — a dataset
+    reopened, a bundle restored, a link opened — are not read again."""
+
+    def __init__(self, max_entries: int = 4096):
+        self.max_entries = max_entries
+        self._data: OrderedDict[tuple, ScaleReadout] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> ScaleReadout | None:
+        with self._lock:
+            hit = self._data.get(key)
+            if hit is not None:
+                self._data.move_to_end(key)
+            return hit
+
+    def put(self, key: tuple, value: ScaleReadout) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.max_entries:
+                self._data.popitem(last=False)
+
+
+READOUT_CACHE = _ReadoutCache()
+
+
 def scale_readouts(sample: Sample, kind: str, device: str | torch.device = "cpu") -> dict[str, ScaleReadout]:
-    """Each prediction's scale readout, remembered on the sample (per kind and prediction content):
-    it reads only the images, so a parameter change does not read it again."""
+    """Each prediction's scale readout, remembered on the sample and in :data:`READOUT_CACHE` (per
+    kind and image content): it reads only the images, so a parameter change does not read it again."""
     out, todo = {}, {}
     for name, img in sample.predictions.items():
         key = ("scale", kind, sample.fingerprint(img, sample.context, sample.target, sample.mask))
-        if key in sample.memo:
-            out[name] = sample.memo[key]
+        hit = sample.memo.get(key) or READOUT_CACHE.get(key)
+        if hit is not None:
+            sample.memo[key] = out[name] = hit
         else:
             todo[name] = (key, img)
     if todo:
@@ -174,6 +203,7 @@ def scale_readouts(sample: Sample, kind: str, device: str | torch.device = "cpu"
                             device=device)
         for name, (key, _) in todo.items():
             sample.memo[key] = out[name] = fresh[name]
+            READOUT_CACHE.put(key, fresh[name])
     return {n: out[n] for n in sample.predictions}
 
 

@@ -14,6 +14,8 @@ from photo_samples import OBJECTS, TEXTURES, _save, insertion_case, material_cas
 
 from geoviz.cli import main
 
+SCALES = (0.8, 1.0, 1.25)  # every scale of the goal is read by test_scale_readout.py; here the CLI's journey
+
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
 
@@ -21,8 +23,8 @@ ASSETS = Path(__file__).resolve().parents[2] / "assets"
 def photo_dataset(tmp_path_factory):
     """The cases in the CLI's layout; checkpoints named by their scale (``scale_0.80`` …)."""
     root = tmp_path_factory.mktemp("photos")
-    cases = [insertion_case(o, roundtrip_preds=True) for o in OBJECTS]
-    cases += [material_case(t, roundtrip_preds=True) for t in TEXTURES]
+    cases = [insertion_case(o, SCALES, roundtrip_preds=True) for o in OBJECTS]
+    cases += [material_case(t, SCALES, roundtrip_preds=True) for t in TEXTURES]
     truth = {}
     for case in cases:
         folder = root / case.name
@@ -48,7 +50,7 @@ def test_evaluate_reads_every_checkpoints_scale_and_ranks_the_true_size_best(pho
     out = tmp_path / "results.csv"
     assert main(["evaluate", str(root), "--out", str(out), "--device", "cpu", "--workers", "1", "--quiet"]) == 0
     rows = _rows(out)
-    assert len(rows) == len(truth) == 45
+    assert len(rows) == len(truth) == 9 * len(SCALES)
     errors = {"insertion": [], "material": []}
     for r in rows:
         kind, s = truth[(r["sample"], r["checkpoint"])]
@@ -74,14 +76,14 @@ def test_a_truncated_checkpoint_is_reported_and_the_others_evaluated(photo_datas
     for ck in (root / "preds").iterdir():
         (copy / "preds" / ck.name).mkdir(parents=True)
         shutil.copy(ck / "cup_in_astronaut.png", copy / "preds" / ck.name / "cup_in_astronaut.png")
-    victim = copy / "preds" / "scale_1.10" / "cup_in_astronaut.png"
+    victim = copy / "preds" / "scale_1.25" / "cup_in_astronaut.png"
     victim.write_bytes(victim.read_bytes()[:2000])  # a truncated PNG
     out = tmp_path / "r.csv"
     assert main(["evaluate", str(copy), "--out", str(out), "--device", "cpu", "--workers", "0", "--quiet"]) == 1
     cup = [r for r in _rows(out) if r["sample"] == "cup_in_astronaut"]
     bad = [r for r in cup if r["error"]]
-    assert [r["checkpoint"] for r in bad] == ["scale_1.10"] and "damaged or truncated" in bad[0]["error"]
-    assert sum(1 for r in cup if not r["error"] and r["estimated_scale"]) == 4
+    assert [r["checkpoint"] for r in bad] == ["scale_1.25"] and "damaged or truncated" in bad[0]["error"]
+    assert sum(1 for r in cup if not r["error"] and r["estimated_scale"]) == len(SCALES) - 1
 
 
 def test_the_cli_and_the_dashboard_give_the_same_totals(tmp_path):

@@ -21,8 +21,7 @@ def _errors(case, readouts):
     return [abs(math.log(readouts[n].estimate / case.truth[n])) for n in case.predictions]
 
 
-# the round-tripped cases run through the CLI (test_cli_photos.py); the readout alone, clean, here
-@pytest.mark.parametrize("roundtrip", [False], ids=["clean"])
+@pytest.mark.parametrize("roundtrip", [False, True], ids=["clean", "roundtrip"])
 def test_insertion_scale_on_photographs_meets_the_goal(roundtrip):
     errors = []
     for obj in OBJECTS:
@@ -36,7 +35,7 @@ def test_insertion_scale_on_photographs_meets_the_goal(roundtrip):
     assert max(errors) <= 0.03
 
 
-@pytest.mark.parametrize("roundtrip", [False], ids=["clean"])
+@pytest.mark.parametrize("roundtrip", [False, True], ids=["clean", "roundtrip"])
 def test_material_scale_on_real_textures_meets_the_goal(roundtrip):
     errors = []
     for texture in TEXTURES:
