@@ -31,8 +31,10 @@ $(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.req-installed
 run: $(VENV)/.req-installed
 	$(PY) app.py --host $(HOST) --port $(PORT)
 
+# one pytest process per core, at most 4 (each test process then runs torch on the cores it has):
+# the browser and subprocess tests wait much of their time, and the suite fits CI's 2 cores
 test: $(VENV)/.dev-installed
-	$(PY) -m pytest -q --durations=15
+	$(PY) -m pytest -q -n auto --maxprocesses=4 --durations=15
 
 bench: $(VENV)/.dev-installed
 	$(PY) bench/bench_losses.py
