@@ -26,7 +26,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", type=int, default=8)
     args = ap.parse_args()
-    from geoviz.synth import write_dataset
+    from geoviz.data.synth import write_dataset
 
     ds = write_dataset(Path(tempfile.mkdtemp(prefix="geoviz-bench-ds-")), n_samples=args.samples, size=512)
     pairs = args.samples * 3

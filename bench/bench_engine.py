@@ -14,10 +14,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from geoviz import synth as S  # noqa: E402
-from geoviz.evaluate import combine, evaluate  # noqa: E402
-from geoviz.sample import build_sample  # noqa: E402
-from geoviz.weights import default_weights  # noqa: E402
+import geoviz.data.synth as S  # noqa: E402
+from geoviz.data.sample import build_sample  # noqa: E402
+from geoviz.engine.combine import combine  # noqa: E402
+from geoviz.engine.evaluate import evaluate  # noqa: E402
+from geoviz.engine.weights import default_weights  # noqa: E402
 
 
 def make_sample(size: int, n_preds: int):

@@ -27,11 +27,11 @@ def worker(which: str) -> None:
 
     torch.set_num_threads(2)
     if which == "depth":
-        from geoviz.depth_models import DepthAnythingV2Small, DepthEstimator
+        from geoviz.models.depth import DepthAnythingV2Small, DepthEstimator
 
         fn, x = DepthEstimator(DepthAnythingV2Small().eval()), torch.rand(1, 3, 518, 518)
     else:
-        from geoviz.encoders import TAEF1Encoder, taef1_encoder_layers
+        from geoviz.models.encoders import TAEF1Encoder, taef1_encoder_layers
 
         fn, x = TAEF1Encoder(taef1_encoder_layers()).encode, torch.rand(1, 3, 1024, 1024)
     with torch.no_grad():

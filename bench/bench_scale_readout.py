@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 import photo_samples as ps  # noqa: E402
 
-from geoviz.scale_readout import read_scales  # noqa: E402
+from geoviz.engine.scale import read_scales  # noqa: E402
 
 DOCUMENT = {"change_mask": {"temperature": 1.0, "s_min": None, "reference": "mask"}}
 LEAK_FREE = {"change_mask": {"temperature": 0.25, "s_min": 0.05, "reference": "target"}}
@@ -45,8 +45,8 @@ def errors(case, estimates: dict) -> list[float]:
 
 def sweep_estimates(case, params) -> dict:
     """The previous readout: the sweep's calibrated change-mask area (insertion) or spectral period ratio."""
-    from geoviz.sample import build_sample
-    from geoviz.sweeps import period_sweep, scale_sweep
+    from geoviz.analysis.sweeps import period_sweep, scale_sweep
+    from geoviz.data.sample import build_sample
 
     sample = build_sample(case.context, case.target, case.mask, case.predictions, name=case.name)
     if case.kind == "insertion":

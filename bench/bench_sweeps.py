@@ -17,12 +17,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from geoviz.balance import balance_weights  # noqa: E402
-from geoviz.evaluate import evaluate  # noqa: E402
-from geoviz.io import load_sample  # noqa: E402
-from geoviz.perturb import Transform, insertion_perturbations  # noqa: E402
-from geoviz.sweeps import DEFAULT_SCALES, period_sweep, scale_sweep  # noqa: E402
-from geoviz.weights import PRESETS  # noqa: E402
+from geoviz.analysis.balance import balance_weights  # noqa: E402
+from geoviz.analysis.perturb import Transform, insertion_perturbations  # noqa: E402
+from geoviz.analysis.sweeps import DEFAULT_SCALES, period_sweep, scale_sweep  # noqa: E402
+from geoviz.data.layouts import load_sample  # noqa: E402
+from geoviz.engine.evaluate import evaluate  # noqa: E402
+from geoviz.engine.weights import PRESETS  # noqa: E402
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 

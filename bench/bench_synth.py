@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from geoviz import synth as S  # noqa: E402
+import geoviz.data.synth as S  # noqa: E402
 
 
 def main() -> None:

@@ -37,7 +37,7 @@ def server_side(repeats: int) -> None:
     """The handler a slider's input runs (taken from the built Blocks, as Gradio calls it), plus
     Gradio's postprocessing of what it returns; with the Overview/Heatmaps tab open and with the
     Checkpoints and Sensitivity tabs open (their views are sent only then)."""
-    from geoviz import ui
+    import geoviz.app.dashboard as ui
 
     template = ui.demo_session("cpu")
     demo = ui.build_demo("cpu", preload=template, sessions_dir=tempfile.mkdtemp(prefix="geoviz-bench-sessions-"))

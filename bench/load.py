@@ -59,7 +59,7 @@ class LoadResult:
 def make_samples(folder: Path, n: int, size: int) -> list[SessionFiles]:
     """n different synthetic samples (box position, size, materials vary), predictions named by
     checkpoint as the dashboard expects."""
-    from geoviz.synth import write_dataset
+    from geoviz.data.synth import write_dataset
 
     write_dataset(folder, n_samples=n, size=size, checkpoints=CHECKPOINTS, seed=7)
     out = []
@@ -78,8 +78,8 @@ def make_samples(folder: Path, n: int, size: int) -> list[SessionFiles]:
 
 
 def local_report(files: SessionFiles, params: dict | None = None):
-    from geoviz.evaluate import evaluate
-    from geoviz.sample import build_sample
+    from geoviz.data.sample import build_sample
+    from geoviz.engine.evaluate import evaluate
 
     sample = build_sample(context=files.context, target=files.target, mask=files.mask,
                           predictions={p.stem: p for p in files.predictions}, target_depth=files.target_depth,
@@ -92,7 +92,7 @@ def start_server(concurrency: int = 4):
     import socket
 
     os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="geoviz-load-gradio-"))
-    from geoviz import ui
+    import geoviz.app.dashboard as ui
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -107,8 +107,8 @@ class Endpoints:
     """Positional arguments of the endpoints this load uses, from the server's own API description."""
 
     def __init__(self, client):
-        from geoviz.terms import FAMILIES
-        from geoviz.ui import WEIGHT_TERMS
+        from geoviz.app.dashboard import WEIGHT_TERMS
+        from geoviz.engine.terms import FAMILIES
 
         api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
         self.params = {name: api[name]["parameters"] for name in ("/diagnose", "/weights", "/recompute")}
@@ -138,7 +138,7 @@ class Endpoints:
     def weights_at(self, name: str) -> int:
         """Where the weight sliders start: the first slider's label (they follow the view / model
         controls, and the params follow the family masters)."""
-        from geoviz.ui import TERM_LABELS, WEIGHT_TERMS
+        from geoviz.app.dashboard import TERM_LABELS, WEIGHT_TERMS
 
         first = TERM_LABELS[WEIGHT_TERMS[0]]
         return next(i for i, p in enumerate(self.params[name]) if p.get("label") == first)
@@ -146,8 +146,8 @@ class Endpoints:
 
 def random_weights(rng: random.Random) -> list[float]:
     """Sliders (some zero) and family masters, as the dashboard sends them."""
-    from geoviz.terms import FAMILIES, REGISTRY
-    from geoviz.ui import WEIGHT_TERMS
+    from geoviz.app.dashboard import WEIGHT_TERMS
+    from geoviz.engine.terms import FAMILIES, REGISTRY
 
     # each slider's range is [0, max(1, 3 × the term's default weight)]
     sliders = [0.0 if rng.random() < 0.25 else round(rng.uniform(0.0, max(1.0, 3 * REGISTRY[t].default_weight)), 3)
@@ -158,8 +158,8 @@ def random_weights(rng: random.Random) -> list[float]:
 
 def effective_weights(values: list[float]) -> dict[str, float]:
     """slider × its family's master — what the dashboard's total uses (computed here, independently)."""
-    from geoviz.terms import FAMILIES, REGISTRY
-    from geoviz.ui import WEIGHT_TERMS
+    from geoviz.app.dashboard import WEIGHT_TERMS
+    from geoviz.engine.terms import FAMILIES, REGISTRY
 
     n = len(WEIGHT_TERMS)
     master = dict(zip(FAMILIES, values[n:]))
@@ -208,8 +208,8 @@ def connect(url: str, files: SessionFiles, download_files: bool = True) -> User:
 def run_session(user: User, n_requests: int, seed: int, result: LoadResult, lock: threading.Lock,
                 start: threading.Barrier) -> None:
     """One user: diagnose, n−3 weight changes, a parameter change, a weight change on the new values."""
-    from geoviz.evaluate import combine
-    from geoviz.ui import params_from_controls
+    from geoviz.app.dashboard import params_from_controls
+    from geoviz.engine.combine import combine
 
     rng = random.Random(seed)
     files, client, ep, report = user.files, user.client, user.endpoints, user.report
@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     url = args.url
     if url is None:
         url, demo = start_server(args.concurrency)
-    from geoviz import ui
+    import geoviz.app.dashboard as ui
 
     rss0 = rss_mb()
     ui.ACTIVITY["peak"] = 0

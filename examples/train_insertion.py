@@ -1,13 +1,13 @@
 """Does adding the geometry terms hold an inserted object's size? A small experiment on the CPU.
 
 A small convolutional "inserter" (context image + insertion mask → edited image) is trained on
-synthetic ``insert_box`` scenes (geoviz.synth: a room, a box of random size, colour and position on
+synthetic ``insert_box`` scenes (geoviz.data.synth: a room, a box of random size, colour and position on
 the floor, exact masks) twice, from the same initialisation and the same batches:
 
 * ``mse``       — pixel MSE against the target alone;
 * ``mse+geom``  — pixel MSE plus the weighted geometry terms of a dashboard weights config
                   (``examples/insertion_weights.json`` by default), through ``losses.GeometryLoss``
-                  on proxy latents (``geoviz.encoders.ProxyEncoder``: differentiable, Flux's grid).
+                  on proxy latents (``geoviz.models.encoders.ProxyEncoder``: differentiable, Flux's grid).
 
 It prints the per-term values as it trains and, at the end, for held-out scenes: the object's scale
 error measured from the change-mask area (``sqrt(area(|pred − context| > τ) / area(|target −
@@ -36,8 +36,8 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
 import losses  # noqa: E402
-from geoviz.encoders import ProxyEncoder  # noqa: E402
-from geoviz.synth import random_box_scene, render, without_object  # noqa: E402
+from geoviz.data.synth import random_box_scene, render, without_object  # noqa: E402
+from geoviz.models.encoders import ProxyEncoder  # noqa: E402
 
 DEFAULT_CONFIG = Path(__file__).with_name("insertion_weights.json")
 CHANGE_THRESHOLD = 0.08  # |image − context| (max over channels) above this is "changed"

@@ -1,3 +1,47 @@
-"""geoviz: the diagnostics engine and its faces (dashboard, CLI) over the `losses` library."""
+"""geoviz: geometry-loss diagnostics over the ``losses`` library — the engine, and its faces (the
+dashboard, the CLI).
 
-__version__ = "0.1.0"
+The public face, for notebooks and scripts::
+
+    import geoviz
+
+    sample = geoviz.load_sample("assets/insert_box")         # a sample folder → Sample
+    report = geoviz.evaluate(sample)                          # every term, every checkpoint
+    totals = geoviz.combine(report, geoviz.preset_for(report.kind)).totals
+    report.scales["step_2000"].estimate                       # the checkpoint's scale readout
+    geoviz.list_terms()                                       # the registered term names
+
+The floors underneath (each imports only from its own floor or below): ``geoviz.data`` (files →
+Sample), ``geoviz.models``, ``geoviz.engine`` (Report, combine, presets, the scale readout),
+``geoviz.analysis`` (sweeps, balance), ``geoviz.report`` (figures, bundles), ``geoviz.app`` (the
+dashboard, the only Gradio importer), ``geoviz.cli``.
+"""
+
+from geoviz.analysis.balance import balance_weights, gradient_balance
+from geoviz.analysis.sweeps import Sweep, period_sweep, scale_sweep
+from geoviz.data.layouts import list_dataset, load_sample
+from geoviz.data.readers import InputError
+from geoviz.data.sample import Sample, build_sample
+from geoviz.engine.combine import Combined, combine
+from geoviz.engine.evaluate import Report, evaluate
+from geoviz.engine.scale import ScaleReadout
+from geoviz.engine.terms import REGISTRY
+from geoviz.engine.weights import KIND_PRESETS, PRESETS, WeightsConfig, preset, preset_for
+from geoviz.version import __version__
+
+__all__ = [
+    "__version__",
+    "load_sample", "build_sample", "list_dataset", "Sample", "InputError",
+    "evaluate", "combine", "Report", "Combined", "ScaleReadout", "list_terms",
+    "PRESETS", "KIND_PRESETS", "preset", "preset_for", "WeightsConfig",
+    "scale_sweep", "period_sweep", "Sweep", "balance_weights", "gradient_balance",
+]
+
+
+def list_terms() -> list[str]:
+    """The registered term names, in the order the dashboard, the CSV and the presets use.
+
+    >>> "latent_area" in list_terms()
+    True
+    """
+    return list(REGISTRY)

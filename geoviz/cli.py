@@ -18,124 +18,57 @@ from __future__ import annotations
 
 import argparse
 import csv
+import html
 import logging
 import math
 import os
 import re
 import sys
 import time
-from dataclasses import dataclass, field
+import warnings
 from pathlib import Path
 
-__all__ = ["main", "list_dataset", "evaluate_dataset", "SampleSpec"]
+from geoviz.data import layouts
+from geoviz.data.calibration import calibrate_folder
+from geoviz.data.readers import InputError
+from geoviz.data.tempfiles import temp_root
+from geoviz.engine.combine import combine
+from geoviz.engine.evaluate import evaluate, resolve_kind
+from geoviz.engine.terms import REGISTRY, resolve_params
+from geoviz.engine.weights import WeightsConfig, preset, preset_for
+from geoviz.models.choice import ModelChoice, resolve_device
+from geoviz.models.depth import with_estimated_depth
+from geoviz.report.figures import step_of
+from geoviz.report.session import export_bundle, import_bundle, report_html
+from geoviz.version import __version__
+
+__all__ = ["main", "evaluate_dataset"]
 
 log = logging.getLogger("geoviz.cli")
 
+# Moved to geoviz.data.layouts in 0.2 (the dataset layout is data, not a face); the old names warn once.
+_MOVED = {"list_dataset", "load_spec", "SampleSpec"}
+_warned: set[str] = set()
+
+
+def __getattr__(name: str):
+    if name in _MOVED:
+        if name not in _warned:
+            _warned.add(name)
+            warnings.warn(f"geoviz.cli.{name} moved to geoviz.data.layouts.{name}; the old name goes in 0.3",
+                          DeprecationWarning, stacklevel=2)
+        return getattr(layouts, name)
+    raise AttributeError(f"module 'geoviz.cli' has no attribute {name!r}")
+
 
 # ---- datasets -------------------------------------------------------------------------------------
-
-
-@dataclass
-class SampleSpec:
-    """Where one sample's files are (resolved paths; nothing is read yet)."""
-
-    name: str
-    folder: Path
-    predictions: dict[str, Path] = field(default_factory=dict)
-    prediction_depths: dict[str, Path] = field(default_factory=dict)
-
-
-def _first(folder: Path, stem: str, suffixes) -> Path | None:
-    for s in suffixes:
-        p = folder / f"{stem}{s}"
-        if p.is_file():
-            return p
-    return None
-
-
-def _escapes(path: Path, root: Path) -> bool:
-    return not path.resolve().is_relative_to(root)
-
-
-def _confined(spec: SampleSpec, root: Path) -> bool:
-    """Whether every file the sample would read resolves under ``root`` (no symlink out of it)."""
-    files = [spec.folder, *spec.folder.iterdir(), *spec.predictions.values(), *spec.prediction_depths.values()]
-    return not any(_escapes(p, root) for p in files)
-
-
-def list_dataset(dataset: str | Path, preds_dir: str | Path | None = None,
-                 confine_to: str | Path | None = None, left_out: list[str] | None = None) -> tuple[list[SampleSpec], list[str]]:
-    """The samples of a dataset and the checkpoints that predicted them, in a stable order.
-
-    ``confine_to`` (the server's data root): samples with any file resolving outside it (a symlink
-    out of the root) are left out with a warning — the dashboard must not read the server's disk.
-    ``left_out``: a list that receives ``"<sample>: <reason>"`` for every folder left out."""
-    from .io import DEPTH_SUFFIXES, IMAGE_SUFFIXES, InputError
-
-    root = Path(dataset)
-    if not root.is_dir():
-        raise InputError(str(dataset), "is not a folder", "give the dataset folder (one subfolder per sample)")
-    preds_root = Path(preds_dir) if preds_dir is not None else root / "preds"
-    if not preds_root.is_dir():
-        raise InputError(str(preds_root), "is not a folder", "give --preds PREDS_DIR (one subfolder per checkpoint)")
-    checkpoints = sorted(p.name for p in preds_root.iterdir() if p.is_dir())
-    samples = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.resolve() != preds_root.resolve()):
-        if _first(folder, "target", IMAGE_SUFFIXES) is None:
-            if left_out is not None:
-                left_out.append(f"{folder.name}: no target image (target.png) in the folder")
-            continue
-        spec = SampleSpec(folder.name, folder)
-        for ck in checkpoints:
-            img = _first(preds_root / ck, folder.name, IMAGE_SUFFIXES)
-            if img is not None:
-                spec.predictions[ck] = img
-            dep = _first(preds_root / ck / "pred_depth", folder.name, DEPTH_SUFFIXES)
-            if dep is not None:
-                spec.prediction_depths[ck] = dep
-        if confine_to is not None and not _confined(spec, Path(confine_to).resolve()):
-            log.warning("sample %s left out: a file of it lies outside the data root", spec.name)
-            if left_out is not None:
-                left_out.append(f"{spec.name}: a file of it lies outside the data root")
-            continue
-        if not spec.predictions and left_out is not None:
-            left_out.append(f"{spec.name}: no checkpoint has a prediction for it")
-        samples.append(spec)
-    if not samples:
-        raise InputError(root.name, "holds no sample folder with a target image", "see the layout in README")
-    return samples, checkpoints
-
-
-def load_spec(spec: SampleSpec, depth_kind: str | None = None):
-    """A SampleSpec → Sample (the checkpoints as predictions)."""
-    from .io import DEPTH_SUFFIXES, IMAGE_SUFFIXES, LATENT_SUFFIXES, InputError
-    from .sample import build_sample
-
-    def need(stem):
-        p = _first(spec.folder, stem, IMAGE_SUFFIXES)
-        if p is None:
-            raise InputError(f"{spec.name}/{stem}", "missing", f"add {stem}.png")
-        return p
-
-    if not spec.predictions:
-        raise InputError(spec.name, "no checkpoint has a prediction for this sample", "check PREDS_DIR/<checkpoint>/<sample>.png")
-    camera = spec.folder / "camera.json"
-    return build_sample(
-        context=need("context"), target=need("target"), mask=need("mask"), predictions=dict(spec.predictions),
-        target_depth=_first(spec.folder, "target_depth", DEPTH_SUFFIXES),
-        prediction_depths=dict(spec.prediction_depths), depth_kind=depth_kind,
-        camera=camera if camera.is_file() else None,
-        context_latents=_first(spec.folder, "context_latents", LATENT_SUFFIXES),
-        target_latents=_first(spec.folder, "target_latents", LATENT_SUFFIXES),
-        name=spec.name, skip_bad_predictions=True,
-    )
 
 
 class _SampleLoader:
     """A torch Dataset over SampleSpecs: loading (decoding, resizing) runs in DataLoader workers, so
     it overlaps with the main process's evaluation. A failure travels as its message."""
 
-    def __init__(self, specs: list[SampleSpec], depth_kind: str | None):
+    def __init__(self, specs: list[layouts.SampleSpec], depth_kind: str | None):
         self.specs, self.depth_kind = specs, depth_kind
 
     def __len__(self):
@@ -144,7 +77,7 @@ class _SampleLoader:
     def __getitem__(self, i):
         spec = self.specs[i]
         try:
-            return i, load_spec(spec, self.depth_kind), None
+            return i, layouts.load_spec(spec, self.depth_kind), None
         except Exception as e:  # reported per sample; the run goes on
             return i, None, f"{type(e).__name__}: {e}"
 
@@ -185,7 +118,7 @@ def _safe_name(name: str) -> str:
 
 
 def evaluate_dataset(
-    specs: list[SampleSpec],
+    specs: list[layouts.SampleSpec],
     out_csv: Path,
     weights: dict[str, float] | None,
     params: dict | None = None,
@@ -207,9 +140,6 @@ def evaluate_dataset(
     does); ``kind`` None or ``"auto"`` detects each sample's kind from its mask."""
     from torch.utils.data import DataLoader
 
-    from .evaluate import combine, evaluate, resolve_device
-    from .terms import REGISTRY
-    from .weights import preset, preset_for
 
     terms = list(REGISTRY)
     loader = DataLoader(_SampleLoader(specs, depth_kind), batch_size=None, shuffle=False,
@@ -234,9 +164,6 @@ def evaluate_dataset(
             if sample is not None:
                 try:
                     if depth_estimator is not None and depth_source != "uploaded":
-                        from .depth_models import with_estimated_depth
-                        from .terms import resolve_params
-
                         sample, _ = with_estimated_depth(sample, depth_estimator, depth_source, align_depth,
                                                          resolve_device(device),
                                                          outside_r=resolve_params(params)["depth_consistency"]["outside_dilate_r"])
@@ -254,8 +181,6 @@ def evaluate_dataset(
                             writer.writerow([spec.name, ck] + [""] * (len(_columns(terms)) - 3) + [why])
                             skipped_checkpoints += 1
                     if bundle_dir is not None:
-                        from .session import export_bundle
-
                         bundle_dir.mkdir(parents=True, exist_ok=True)
                         (bundle_dir / f"{_safe_name(spec.name)}.geoviz.zip").write_bytes(
                             export_bundle(sample, report.values, params=report.params, weights=used,
@@ -290,10 +215,7 @@ def summary_html(rows: list[dict], weights: dict[str, float] | None, title: str)
 
     from plotly.offline import get_plotlyjs
 
-    from . import __version__
-    from .figures import _html_escape as esc
-    from .figures import step_of
-    from .terms import REGISTRY
+    esc = html.escape
 
     ok = [r for r in rows if not r["error"]]
     bad = [r for r in rows if r["error"]]
@@ -357,7 +279,6 @@ def _distributed():
 def cmd_evaluate(args) -> int:
     import torch
 
-    from .weights import WeightsConfig
 
     rank, world = _distributed()
     device = args.device
@@ -370,7 +291,7 @@ def cmd_evaluate(args) -> int:
         weights, params = cfg.weights, cfg.params
     else:
         weights, params = None, {}  # each sample's kind's preset, as the dashboard
-    specs, checkpoints = list_dataset(args.dataset, args.preds)
+    specs, checkpoints = layouts.list_dataset(args.dataset, args.preds)
     mine = specs[rank::world]
     out = Path(args.out)
     part = out if world == 1 else out.with_name(f"{out.name}.rank{rank}")
@@ -406,7 +327,7 @@ def cmd_evaluate(args) -> int:
     return 1 if failed else 0
 
 
-def _merge_parts(out: Path, parts: list[Path], specs: list[SampleSpec]) -> None:
+def _merge_parts(out: Path, parts: list[Path], specs: list[layouts.SampleSpec]) -> None:
     """Rank 0: the parts' rows in the dataset's order (as a single process writes them)."""
     order = {s.name: i for i, s in enumerate(specs)}
     header, rows = None, []
@@ -425,11 +346,6 @@ def _merge_parts(out: Path, parts: list[Path], specs: list[SampleSpec]) -> None:
 
 
 def cmd_report(args) -> int:
-    from .evaluate import evaluate, resolve_kind
-    from .session import import_bundle, report_html
-    from .terms import REGISTRY
-    from .weights import preset, preset_for
-
     b = import_bundle(args.bundle)
     print(f"{Path(args.bundle).name}: sample {b.sample.name}, {len(b.sample.predictions)} predictions, "
           f"geoviz {b.manifest.get('app_version')} on {b.manifest.get('device')}, {b.manifest.get('created')}")
@@ -459,7 +375,6 @@ def cmd_report(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from .calibration import calibrate_folder
     cal = calibrate_folder(args.dataset, depth_kind=args.depth_kind, depth_stat=args.stat)  # raises when no sample gives a k
     ks = [k for k in cal.per_sample.values() if math.isfinite(k)]
     print(f"k_obj = {cal.k_obj:.6g}  ({cal.depth_kind} depth, {args.stat} statistic, {len(ks)} of "
@@ -473,7 +388,6 @@ def cmd_calibrate(args) -> int:
 def read_auth(pairs: list[str] | None, auth_file: str | None) -> list[tuple[str, str]]:
     """``--auth user:password`` (repeatable) and ``--auth-file`` (one ``user:password`` a line; ``#``
     comments) → (user, password) pairs. A malformed entry is an error, never a silent open door."""
-    from .io import InputError
 
     entries = [("--auth", p) for p in pairs or []]
     if auth_file:
@@ -494,12 +408,10 @@ def read_auth(pairs: list[str] | None, auth_file: str | None) -> list[tuple[str,
 
 
 def cmd_serve(args) -> int:
-    from .tempfiles import temp_root
-
     auth = read_auth(args.auth, args.auth_file)
     # Gradio's uploads in the server user's private temp folder (set before gradio is imported)
     os.environ.setdefault("GRADIO_TEMP_DIR", str(temp_root() / "uploads"))
-    from .ui import launch
+    from geoviz.app.dashboard import launch
 
     launch(host=args.host, port=args.port, device=args.device, sessions_dir=args.sessions_dir, data_root=args.data_root,
            depth_weights=args.depth_weights, taef1_weights=args.taef1_weights, auth=auth,
@@ -517,24 +429,12 @@ def _model_options(p: argparse.ArgumentParser) -> None:
 def _models_for(args, device: str):
     """(encoder, depth estimator) the evaluate options ask for; a missing model is an error saying
     how to get it (the CLI is explicit: it does not fall back silently)."""
-    from .depth_models import WeightsUnavailable, cached_model
-    from .encoders import ProxyEncoder
-    from .evaluate import resolve_device
-
-    dev = str(resolve_device(device))
-    try:
-        encoder = cached_model("taef1", args.taef1_weights, dev) if args.encoder == "taef1" else ProxyEncoder()
-        estimator = cached_model("depth", args.depth_weights, dev) if args.depth_source != "uploaded" else None
-    except WeightsUnavailable as e:
-        from .io import InputError
-
-        raise InputError("model weights", str(e)) from None
-    return encoder, estimator
+    kw, _ = ModelChoice(latents=args.encoder, depth_source=args.depth_source, depth_weights=args.depth_weights,
+                        taef1_weights=args.taef1_weights).resolve(device, strict=True)
+    return kw["encoder"], kw.get("depth_estimator")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-
     ap = argparse.ArgumentParser(prog="geoviz", description="Geometry-loss diagnostics for insertion and material LoRAs.")
     ap.add_argument("--version", action="version", version=f"geoviz {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -591,12 +491,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one ``geoviz`` command (``serve``, ``evaluate``, ``report``, ``calibrate``) from ``argv``
     (default: ``sys.argv[1:]``) and return the exit status: 0 on success, 1 when ``evaluate`` had
-    failed samples, 2 on an :class:`~geoviz.io.InputError` (printed as ``error: …`` on stderr).
+    failed samples, 2 on an :class:`~geoviz.data.readers.InputError` (printed as ``error: …`` on stderr).
     Usage errors exit through argparse (``SystemExit(2)``); other exceptions propagate."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     args = build_parser().parse_args(argv)
-    from .io import InputError
 
     try:
         return int(args.func(args) or 0)

@@ -43,8 +43,8 @@ def write_photo_dataset(root: Path) -> Path:
 @pytest.fixture(scope="session")
 def app_url():
     os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="geoviz-gradio-"))
-    from geoviz import ui
-    from geoviz.synth import write_dataset
+    import geoviz.app.dashboard as ui
+    from geoviz.data.synth import write_dataset
 
     pre = ui.demo_session("cpu")
     data_root = Path(tempfile.mkdtemp(prefix="geoviz-data-"))
@@ -53,7 +53,7 @@ def app_url():
     # a Depth Anything V2 Small checkpoint made here (random weights, official layout): the estimator path
     import torch
 
-    from geoviz.depth_models import DepthAnythingV2Small
+    from geoviz.models.depth import DepthAnythingV2Small
 
     torch.manual_seed(0)
     model = DepthAnythingV2Small()

@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 from gradio_client import Client, handle_file
 
-from geoviz.evaluate import combine, evaluate
-from geoviz.io import load_sample
-from geoviz.ui import WEIGHT_TERMS
-from geoviz.weights import PRESETS
+from geoviz.app.dashboard import WEIGHT_TERMS
+from geoviz.data.layouts import load_sample
+from geoviz.engine.combine import combine
+from geoviz.engine.evaluate import evaluate
+from geoviz.engine.weights import PRESETS
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
@@ -118,7 +119,7 @@ def test_calibrate_k_obj_from_a_zip(client, tmp_path):
 
 
 def test_weights_config_round_trip_through_the_app(client, demo_report, tmp_path):
-    from geoviz.weights import WeightsConfig
+    from geoviz.engine.weights import WeightsConfig
 
     call(client, "/load_demo")
     weights = {t: 0.0 for t in PRESETS["object insertion"]}

@@ -18,15 +18,15 @@ from test_api import call
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bad_inputs import CASES, HOSTILE_MARKER, Case  # noqa: E402
 
-from geoviz.evaluate import evaluate  # noqa: E402
-from geoviz.sample import build_sample  # noqa: E402
+from geoviz.data.sample import build_sample  # noqa: E402
+from geoviz.engine.evaluate import evaluate  # noqa: E402
 
 CKPT = "ck"
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    from geoviz.synth import write_dataset
+    from geoviz.data.synth import write_dataset
 
     root = tmp_path_factory.mktemp("bad-inputs") / "data"
     write_dataset(root, n_samples=2, size=96, checkpoints={CKPT: 0.9})

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from support import ARTIFACTS
 
-from geoviz.weights import PRESETS
+from geoviz.engine.weights import PRESETS
 
 CARDS = """() => Array.from(document.querySelectorAll('#totals .total-card')).map(e => ({
   pred: e.dataset.pred, best: e.classList.contains('best'),
@@ -145,7 +145,7 @@ def test_typed_values_and_arrow_keys_reach_weights_json_and_the_preset_label(pag
 
 
 def test_recompute_with_nothing_changed_changes_nothing_and_the_document_is_one_click(page):
-    from geoviz import ui
+    import geoviz.app.dashboard as ui
 
     page.wait_for_selector("#totals .total-value", timeout=90_000)
     page.get_by_role("tab", name="Params").click()
@@ -291,7 +291,7 @@ def test_two_sessions_browsing_one_dataset_keep_their_own_totals():
     """``dataset_rows`` once wrote each caller's totals into rows cached for everyone."""
     import threading
 
-    from geoviz import ui
+    import geoviz.app.dashboard as ui
 
     roots = [p for p in Path("/tmp").glob("geoviz-data-*") if (p / "photos").is_dir()]
     root = max(roots, key=lambda p: p.stat().st_mtime).resolve()

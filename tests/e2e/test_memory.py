@@ -11,7 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import load  # noqa: E402
 
-from geoviz.evaluate import RESULT_CACHE  # noqa: E402
+from geoviz.engine.cache import RESULT_CACHE  # noqa: E402
 
 WARMUP, EVALUATIONS, BUDGET_MB, CACHE_MB = 30, 200, 100, 16
 

@@ -17,16 +17,16 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 from test_api import call
 
-from geoviz import ui
+import geoviz.app.dashboard as ui
 from geoviz.cli import read_auth
-from geoviz.io import InputError
+from geoviz.data.readers import InputError
 
 USER, PASSWORD = "alice", "correct-horse-battery"
 
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory):
-    from geoviz.synth import write_dataset
+    from geoviz.data.synth import write_dataset
 
     base = tmp_path_factory.mktemp("security")
     root, outside = base / "root", base / "outside"
@@ -139,7 +139,7 @@ def test_session_files_are_private(secured):
     assert stat.S_IMODE(sessions.stat().st_mode) == 0o700
     for bundle in sessions.glob("*.geoviz.zip"):
         assert stat.S_IMODE(bundle.stat().st_mode) == 0o600
-    from geoviz.tempfiles import temp_root
+    from geoviz.data.tempfiles import temp_root
 
     assert stat.S_IMODE(temp_root().stat().st_mode) == 0o700
 
@@ -169,7 +169,7 @@ def test_read_auth(tmp_path):
 
 
 def test_old_temporary_files_are_swept(tmp_path):
-    from geoviz.tempfiles import clean_old
+    from geoviz.data.tempfiles import clean_old
 
     old_dir, fresh_dir, old_file = tmp_path / "session-old", tmp_path / "session-fresh", tmp_path / "calib.zip"
     for d in (old_dir, fresh_dir):
@@ -204,6 +204,6 @@ def test_a_zip_with_traversal_is_refused(secured, tmp_path):
     with pytest.raises(AppError) as e:
         client.predict(handle_file(str(archive)), api_name="/calibrate")
     assert "calibration.zip" in str(e.value) and "unsafe path" in str(e.value)
-    from geoviz.tempfiles import temp_root
+    from geoviz.data.tempfiles import temp_root
 
     assert not list(temp_root().parent.glob("escaped-by-zip.txt")) and not list(temp_root().glob("**/escaped-by-zip.txt"))

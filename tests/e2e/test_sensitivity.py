@@ -7,10 +7,10 @@ import pytest
 from gradio_client import Client
 from test_api import call
 
-from geoviz.balance import balance_weights, gradient_balance
-from geoviz.evaluate import evaluate
-from geoviz.io import load_sample
-from geoviz.weights import PRESETS
+from geoviz.analysis.balance import balance_weights, gradient_balance
+from geoviz.data.layouts import load_sample
+from geoviz.engine.evaluate import evaluate
+from geoviz.engine.weights import PRESETS
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 

@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from geoviz import ui
-from geoviz.evaluate import Report
-from geoviz.terms import FAMILIES, REGISTRY, TermResult
+import geoviz.app.dashboard as ui
+from geoviz.engine.evaluate import Report
+from geoviz.engine.terms import FAMILIES, REGISTRY, TermResult
 
 
 def synthetic_report(rng: random.Random, predictions: list[str]) -> Report:

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geoviz.balance import balance_weights, gradient_balance
-from geoviz.evaluate import evaluate
-from geoviz.io import load_sample
-from geoviz.terms import DOCUMENT_PARAMS
-from geoviz.weights import PRESETS
+from geoviz.analysis.balance import balance_weights, gradient_balance
+from geoviz.data.layouts import load_sample
+from geoviz.engine.evaluate import evaluate
+from geoviz.engine.terms import DOCUMENT_PARAMS
+from geoviz.engine.weights import PRESETS
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
@@ -59,7 +59,7 @@ def test_the_gram_cache_leaves_with_its_report(report):
     import dataclasses
     import gc
 
-    from geoviz import balance
+    import geoviz.analysis.balance as balance
 
     copy = dataclasses.replace(report)
     key = id(copy)

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from geoviz import synth as S
-from geoviz.cli import list_dataset, load_spec, main
-from geoviz.evaluate import combine, evaluate
-from geoviz.terms import REGISTRY
-from geoviz.weights import WeightsConfig, preset
+import geoviz.data.synth as S
+from geoviz.cli import main
+from geoviz.data.layouts import list_dataset, load_spec
+from geoviz.engine.combine import combine
+from geoviz.engine.evaluate import evaluate
+from geoviz.engine.terms import REGISTRY
+from geoviz.engine.weights import WeightsConfig, preset
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,8 +101,8 @@ def test_calibrate_and_report_commands(tmp_path, capsys):
     assert k == pytest.approx(math.sqrt(0.62 * 0.92), rel=0.01) and "24 of 24" in out
     assert main(["calibrate", str(ROOT / "assets" / "calibration"), "--depth-kind", "inverse"]) == 0
     assert "inverse depth" in capsys.readouterr().out
-    from geoviz.io import load_sample
-    from geoviz.session import export_bundle
+    from geoviz.data.layouts import load_sample
+    from geoviz.report.session import export_bundle
 
     s = load_sample(ROOT / "assets" / "insert_box")
     r = evaluate(s, device="cpu", cache=None)
@@ -118,7 +120,7 @@ def test_estimated_depth_with_the_default_device(tmp_path):
     is computed (it once failed every sample with 'auto' passed to .to())."""
     import torch
 
-    from geoviz.depth_models import DepthAnythingV2Small
+    from geoviz.models.depth import DepthAnythingV2Small
 
     data = S.write_dataset(tmp_path / "ds", n_samples=2, size=64, checkpoints={"ck": 1.0})
     shutil.rmtree(data / "preds" / "ck" / "pred_depth")  # "estimate missing" fills these

@@ -9,14 +9,16 @@ import numpy as np
 import pytest
 import torch
 
+import geoviz.data.synth as S
 import losses
 import losses.texture as T
-from geoviz import synth as S
-from geoviz.encoders import ProxyEncoder
-from geoviz.evaluate import ResultCache, combine, evaluate
-from geoviz.sample import build_sample
-from geoviz.terms import DOCUMENT_PARAMS, REGISTRY, TOOL_PARAMS, resolve_params, settings_of
-from geoviz.weights import PRESETS, WeightsConfig, default_weights
+from geoviz.data.sample import build_sample
+from geoviz.engine.cache import ResultCache
+from geoviz.engine.combine import combine
+from geoviz.engine.evaluate import evaluate
+from geoviz.engine.terms import DOCUMENT_PARAMS, REGISTRY, TOOL_PARAMS, resolve_params, settings_of
+from geoviz.engine.weights import PRESETS, WeightsConfig, default_weights
+from geoviz.models.encoders import ProxyEncoder
 from losses.config import depth_at
 
 SIZE = 128
@@ -219,7 +221,7 @@ def test_weights_config_round_trip(tmp_path):
 def test_insert_box_scale_ordering_with_leakage_free_settings():
     """With the README's leakage-free settings, the area term on proxy latents ranks the demo's
     checkpoints by their scale error (s = 0.8 worst, 1.0 best)."""
-    from geoviz.io import load_sample
+    from geoviz.data.layouts import load_sample
 
     s = load_sample(Path(__file__).resolve().parents[2] / "assets" / "insert_box")
     r = evaluate(s, {"change_mask": {"temperature": 0.25, "s_min": 0.05}}, device="cpu", cache=None,
@@ -234,7 +236,7 @@ def test_the_documents_default_change_mask_rewards_shrinking():
     """Pins the measured weakness of 002 as written (README): with the default change mask the
     background leakage makes area_ratio_loss *smaller* for the object shrunk to 0.8× than for the
     right size. The dashboard shows this; the leakage-free settings above fix it."""
-    from geoviz.io import load_sample
+    from geoviz.data.layouts import load_sample
 
     s = load_sample(Path(__file__).resolve().parents[2] / "assets" / "insert_box")
     r = evaluate(s, DOCUMENT_PARAMS, device="cpu", cache=None, terms=["latent_area"])
@@ -243,7 +245,7 @@ def test_the_documents_default_change_mask_rewards_shrinking():
 
 def test_the_tools_defaults_are_leak_free_and_the_documents_one_setting_away():
     """The dashboard and the CLI default to the leak-free change mask; ``losses`` keeps the document's."""
-    from geoviz.io import load_sample
+    from geoviz.data.layouts import load_sample
 
     assert resolve_params(None)["change_mask"] == {**DOCUMENT_PARAMS["change_mask"], "temperature": 0.25, "s_min": 0.05,
                                                    "reference": "target"}
@@ -261,7 +263,7 @@ def test_the_tools_defaults_are_leak_free_and_the_documents_one_setting_away():
 def test_weights_config_refuses_non_finite_weights():
     import math
 
-    from geoviz.weights import WeightsConfig
+    from geoviz.engine.weights import WeightsConfig
 
     for bad in (math.nan, math.inf, -math.inf):
         with pytest.raises(ValueError, match="must be finite"):

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from geoviz import figures as FG
-from geoviz.scale_readout import ScaleReadout
+import geoviz.report.figures as FG
+from geoviz.engine.scale import ScaleReadout
 
 
 def _source(fig) -> str:

@@ -7,18 +7,18 @@ import pytest
 import torch
 from PIL import Image
 
-from geoviz.io import (
+from geoviz.data.layouts import load_sample
+from geoviz.data.readers import (
     InputError,
     load_camera,
     load_depth,
     load_image,
     load_latent,
     load_mask,
-    load_sample,
     pack_latents,
     unpack_latents,
 )
-from geoviz.sample import build_sample, resize_depth
+from geoviz.data.sample import build_sample, resize_depth
 
 RNG = np.random.default_rng(0)
 IMG = (RNG.random((24, 32, 3)) * 255).astype(np.uint8)

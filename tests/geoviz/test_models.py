@@ -12,15 +12,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from geoviz.depth_models import (
+from geoviz.data.readers import InputError
+from geoviz.models.checkpoints import WeightsUnavailable
+from geoviz.models.depth import (
     DepthAnythingV2Small,
     DepthEstimator,
-    WeightsUnavailable,
     dinov2_pos_embed,
     load_depth_anything_v2_small,
 )
-from geoviz.encoders import load_taef1, taef1_decoder_layers, taef1_encoder_layers
-from geoviz.io import InputError
+from geoviz.models.encoders import load_taef1, taef1_decoder_layers, taef1_encoder_layers
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "models"
 
@@ -180,14 +180,14 @@ def test_an_unreachable_hub_fails_at_once_and_is_not_retried(monkeypatch, tmp_pa
     2 s reachability check decides, and the answer is remembered."""
     import time
 
-    from geoviz import depth_models
+    import geoviz.models.checkpoints as checkpoints
 
     monkeypatch.delenv("GEOVIZ_DEPTH_WEIGHTS", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty cache
-    monkeypatch.setattr(depth_models, "_UNREACHABLE", {})
+    monkeypatch.setattr(checkpoints, "UNREACHABLE", {})
     calls = []
-    monkeypatch.setattr(depth_models, "_reachable", lambda host, *a, **k: calls.append(host) or False)
+    monkeypatch.setattr(checkpoints, "reachable", lambda host, *a, **k: calls.append(host) or False)
     t0 = time.perf_counter()
     with pytest.raises(WeightsUnavailable, match="unreachable"):
         load_depth_anything_v2_small()
@@ -199,11 +199,11 @@ def test_an_unreachable_hub_fails_at_once_and_is_not_retried(monkeypatch, tmp_pa
 def test_estimated_depth_in_the_engine_and_the_cli(dav2_checkpoint, tmp_path, monkeypatch):
     """With a test-made checkpoint: predictions without depth maps get estimated ones, aligned onto
     the target; the CLI fills the depth columns the same way."""
-    from geoviz import synth as S
+    import geoviz.data.synth as S
     from geoviz.cli import main
-    from geoviz.depth_models import cached_model
-    from geoviz.evaluate import evaluate
-    from geoviz.sample import build_sample
+    from geoviz.data.sample import build_sample
+    from geoviz.engine.evaluate import evaluate
+    from geoviz.models.choice import cached_model
 
     _, path = dav2_checkpoint
     sc = S.demo_scene(96)

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from photo_samples import MATERIALS, OBJECTS, TEXTURES, insertion_case, material_case, paste, texture_at
 
-from geoviz.io import load_sample
-from geoviz.scale_readout import ScaleReadout, detect_kind, insertion_scale, material_scale, read_scales
+from geoviz.data.layouts import load_sample
+from geoviz.engine.scale import ScaleReadout, detect_kind, insertion_scale, material_scale, read_scales
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 

@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import geoviz.session as SS
-from geoviz.evaluate import evaluate
-from geoviz.io import InputError, load_sample
-from geoviz.session import SessionStore, export_bundle, import_bundle, report_html
-from geoviz.weights import PRESETS
+import geoviz.report.session as SS
+from geoviz.data.layouts import load_sample
+from geoviz.data.readers import InputError
+from geoviz.engine.evaluate import evaluate
+from geoviz.engine.weights import PRESETS
+from geoviz.report.session import SessionStore, export_bundle, import_bundle, report_html
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
@@ -52,7 +53,7 @@ def test_round_trip_is_exact(exported):
 
 def test_float_inputs_travel_as_npy():
     """A resized (non-8-bit) image would lose bits in a PNG: it is stored as float32 .npy."""
-    from geoviz.sample import build_sample
+    from geoviz.data.sample import build_sample
 
     rng = np.random.default_rng(0)
     img = rng.random((40, 60, 3)).astype(np.float32)

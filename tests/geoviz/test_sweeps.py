@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+import geoviz.analysis.sweeps as sweeps
 import losses
-from geoviz import sweeps
-from geoviz.evaluate import evaluate
-from geoviz.io import load_sample
-from geoviz.perturb import Transform, contact_point, insertion_perturbations, material_perturbations
-from geoviz.term_batch import BATCH_STATS, BATCHED_TERMS
+from geoviz.analysis.perturb import Transform, contact_point, insertion_perturbations, material_perturbations
+from geoviz.analysis.term_batch import BATCH_STATS, BATCHED_TERMS
+from geoviz.data.layouts import load_sample
+from geoviz.engine.evaluate import evaluate
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 FAITHFUL = {"change_mask": {"temperature": 0.25, "s_min": 0.05, "reference": "target"}}

@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
+import geoviz.data.synth as S
 import losses
-from geoviz import synth as S
 from losses.texture import dominant_frequency
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"

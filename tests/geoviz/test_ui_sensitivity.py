@@ -4,12 +4,13 @@ weights without recomputing, balance and undo acting on the session's weights, b
 import numpy as np
 import pytest
 
-from geoviz import ui_sensitivity as SENS
-from geoviz.balance import gradient_balance
-from geoviz.io import InputError, load_sample
-from geoviz.term_batch import BATCH_STATS
-from geoviz.ui import ASSETS, new_session
-from geoviz.weights import PRESETS
+import geoviz.app.tabs.sensitivity as SENS
+from geoviz.analysis.balance import gradient_balance
+from geoviz.analysis.term_batch import BATCH_STATS
+from geoviz.app.dashboard import ASSETS, new_session
+from geoviz.data.layouts import load_sample
+from geoviz.data.readers import InputError
+from geoviz.engine.weights import PRESETS
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import tempfile
 import pandas as pd
 import pytest
 
-from geoviz import ui
-from geoviz.evaluate import combine
-from geoviz.terms import FAMILIES, REGISTRY
+import geoviz.app.dashboard as ui
+from geoviz.engine.combine import combine
+from geoviz.engine.terms import FAMILIES, REGISTRY
 
 
 def skipped(value) -> bool:

@@ -8,10 +8,11 @@ import pytest
 import torch
 
 import losses
-from geoviz.encoders import ProxyEncoder
-from geoviz.evaluate import combine, evaluate
-from geoviz.io import load_sample
-from geoviz.weights import PRESETS, WeightsConfig
+from geoviz.data.layouts import load_sample
+from geoviz.engine.combine import combine
+from geoviz.engine.evaluate import evaluate
+from geoviz.engine.weights import PRESETS, WeightsConfig
+from geoviz.models.encoders import ProxyEncoder
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 

@@ -10,7 +10,7 @@ random, striped or constant images. Properties:
 1. every term in ``terms_table.CASES`` returns a finite scalar whose gradient with respect to the
    term's input is finite everywhere (also at the non-finite input pixels);
 2. a term's ``reduction="none"`` contribution map is finite and sums to the scalar;
-3. :func:`geoviz.evaluate.combine` is linear in the weights (totals, weighted values, mapped totals
+3. :func:`geoviz.engine.evaluate.combine` is linear in the weights (totals, weighted values, mapped totals
    and the weighted contribution map).
 
 The strategy draws a small :class:`Spec` (the shape, kinds, fractions and a seed) and the tensors are
@@ -85,7 +85,7 @@ def specs(draw, dtypes=("float32", "float64")) -> Spec:
     # odd sizes are drawn as often as even ones; the extremes 8 and 96 are hypothesis' favourites anyway
     h, w = draw(st.integers(8, 96)), draw(st.integers(8, 96))
     # No term documents a minimum latent size: 1×1 (an 8-px side at factor 8) is allowed and drawn.
-    # Factor 8 is the Flux grid the dashboard uses (geoviz.encoders.latent_size), 4 what terms_table uses.
+    # Factor 8 is the Flux grid the dashboard uses (geoviz.models.encoders.latent_size), 4 what terms_table uses.
     lat_factor = draw(st.sampled_from((8, 4)))
     mask_kinds = tuple(draw(st.lists(st.sampled_from(MASK_KINDS), min_size=b, max_size=b)))
     fractions = st.sampled_from((0.0, 0.01, 0.3, 0.9, 1.0))
@@ -256,9 +256,9 @@ def test_contribution_map_sums_to_value(case, spec):
 def report(tmp_path_factory):
     """One 80-px synthetic insertion sample (four predictions with depths, a camera; one prediction
     has a second run, so ``texture_scale_consistency`` is computed for it and skipped for the rest)."""
-    from geoviz import synth
-    from geoviz.evaluate import evaluate
-    from geoviz.io import load_sample
+    import geoviz.data.synth as synth
+    from geoviz.data.layouts import load_sample
+    from geoviz.engine.evaluate import evaluate
 
     root = tmp_path_factory.mktemp("hyp_sample")
     synth.write_insert_box(root, size=80)
@@ -270,7 +270,7 @@ def report(tmp_path_factory):
 
 
 def _terms():
-    from geoviz.terms import REGISTRY
+    from geoviz.engine.terms import REGISTRY
 
     return list(REGISTRY)
 
@@ -287,7 +287,7 @@ def _close(got: float, want: float, scale: float, rel: float) -> bool:
 @settings(max_examples=EXAMPLES_COMBINE, **SETTINGS)
 @given(w1=weights, w2=weights, a=coefficient, b=coefficient)
 def test_combine_is_linear_in_the_weights(report, w1, w2, a, b):
-    from geoviz.evaluate import combine
+    from geoviz.engine.combine import combine
 
     mixed = {t: a * w1[t] + b * w2[t] for t in w1}
     c, c1, c2 = combine(report, mixed), combine(report, w1), combine(report, w2)

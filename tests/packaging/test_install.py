@@ -58,7 +58,7 @@ def installed(tmp_path_factory):
 def test_imports_come_from_the_installed_package(installed):
     bin_dir, work = installed
     out = _run([str(bin_dir / "python"), "-c",
-                "import geoviz, losses, geoviz.ui as ui; print(geoviz.__file__); print(losses.__file__); "
+                "import geoviz, losses, geoviz.app.dashboard as ui; print(geoviz.__file__); print(losses.__file__); "
                 "print(ui.ASSETS); print(geoviz.__version__)"], cwd=work)
     assert out.returncode == 0, out.stderr
     geoviz_file, losses_file, assets, version = out.stdout.split()
@@ -86,7 +86,7 @@ def test_console_script_help(installed):
 
 
 def test_one_sample_evaluate(installed):
-    from geoviz.synth import write_dataset
+    from geoviz.data.synth import write_dataset
 
     bin_dir, work = installed
     data = work / "data"

@@ -21,9 +21,7 @@ import torch
 
 import losses
 import losses.texture as T
-from losses.config import depth_at
-
-from .terms import (
+from geoviz.engine.terms import (
     REGISTRY,
     TermInputs,
     boundary_perfect,
@@ -34,6 +32,7 @@ from .terms import (
     resolve_params,
     spectral_loss,
 )
+from losses.config import depth_at
 
 __all__ = ["batch_values", "change_mask", "BATCH_STATS", "BATCHED_TERMS"]
 

@@ -12,7 +12,6 @@ import logging
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,34 +20,47 @@ import numpy as np
 import pandas as pd
 from gradio.components.plot import PlotData
 
-from . import __version__
-from . import figures as FG
-from . import ui_sensitivity as SENS
-from .calibration import calibrate_folder, extract_zip
-from .depth_models import DEPTH_SOURCES
-from .evaluate import Combined, Report, combine, evaluate, resolve_device
-from .io import InputError, load_sample
-from .sample import Sample, build_sample
-from .session import SessionStore, export_bundle, import_bundle, report_html
-from .tempfiles import MAX_AGE_S, new_temp_dir
-from .terms import DEFAULT_SETTINGS, FAMILIES, PARAM_GROUPS, PARAM_SETTINGS, REGISTRY, resolve_params, settings_of
-from .ui_components import image_upload
-from .weights import PRESETS, WeightsConfig, preset, preset_for, preset_matching
+import geoviz.app.tabs.sensitivity as SENS
+import geoviz.report.figures as FG
+from geoviz.app.components import image_upload
+from geoviz.app.state import Session
+from geoviz.data.calibration import calibrate_folder, extract_zip
+from geoviz.data.layouts import list_dataset, load_sample, load_spec
+from geoviz.data.readers import InputError, load_image
+from geoviz.data.sample import Sample, build_sample
+from geoviz.data.tempfiles import MAX_AGE_S, new_temp_dir
+from geoviz.engine.combine import Combined
+from geoviz.engine.evaluate import Report, evaluate
+from geoviz.engine.terms import (
+    DEFAULT_SETTINGS,
+    FAMILIES,
+    PARAM_GROUPS,
+    PARAM_SETTINGS,
+    REGISTRY,
+    resolve_params,
+    settings_of,
+)
+from geoviz.engine.weights import PRESETS, WeightsConfig, preset, preset_for, preset_matching
+from geoviz.models.choice import ModelChoice, cached_model, resolve_device
+from geoviz.models.depth import DEPTH_SOURCES, with_estimated_depth
+from geoviz.models.encoders import images_to_tensor
+from geoviz.report.session import SessionStore, export_bundle, import_bundle, report_html
+from geoviz.version import __version__
 
 __all__ = [
-    "build_demo", "launch", "launch_options", "exposure_warnings", "Session", "Models", "new_session",
+    "build_demo", "launch", "launch_options", "exposure_warnings", "Session", "new_session",
     "demo_session", "session_from_bundle", "build_session_sample", "params_from_controls", "report_summary",
     "ASSETS", "WEIGHT_TERMS", "COMPUTE", "ACTIVITY", "DEFAULT_MAX_UPLOAD_MB", "DEFAULT_CONCURRENCY",
 ]
 
-log = logging.getLogger("geoviz.ui")
+log = logging.getLogger("geoviz.app.dashboard")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the checkout (geoviz/app/dashboard.py)
 
 
 def _assets_dir() -> Path:
     """The demo assets: ``geoviz/assets`` when installed (package data), ``assets/`` in a checkout."""
-    installed = Path(__file__).resolve().parent / "assets"
+    installed = Path(__file__).resolve().parents[1] / "assets"
     return installed if (installed / "insert_box").is_dir() else ROOT / "assets"
 
 
@@ -76,82 +88,6 @@ CSS = """
 
 
 # ---- per-session state -------------------------------------------------------------------------------
-
-
-@dataclass
-class Models:
-    """Where latents and prediction depths come from, and the weights files the server was given."""
-
-    latents: str = "proxy"  # proxy | TAEF1 | uploaded only
-    depth_source: str = "uploaded"  # uploaded | estimate missing | estimate all
-    align_depth: bool = True
-    depth_weights: str | None = None
-    taef1_weights: str | None = None
-
-    def evaluate_kwargs(self, device: str) -> tuple[dict, list[str]]:
-        """``evaluate`` keyword arguments, and warnings when a model is unavailable (then the proxy
-        latents / uploaded depth maps are used, as the notices say)."""
-        from .depth_models import WeightsUnavailable, cached_model
-        from .encoders import ProxyEncoder
-
-        kw: dict = {"encoder": ProxyEncoder()}
-        warnings: list[str] = []
-        dev = str(resolve_device(device))
-        if self.latents == "TAEF1":
-            try:
-                kw["encoder"] = cached_model("taef1", self.taef1_weights, dev)
-            except WeightsUnavailable as e:
-                warnings.append(f"TAEF1 unavailable, proxy latents used instead: {e}")
-        elif self.latents == "uploaded only":
-            kw["encoder"] = _NoEncoder()
-        if self.depth_source != "uploaded":
-            try:
-                kw.update(depth_estimator=cached_model("depth", self.depth_weights, dev), depth_source=self.depth_source,
-                          align_depth=self.align_depth)
-            except WeightsUnavailable as e:
-                warnings.append(f"depth estimator unavailable, uploaded depth maps only: {e}")
-        return kw, warnings
-
-
-class _NoEncoder:
-    """'Uploaded latents only': encoding anything is an error naming what is missing."""
-
-    name = "uploaded"
-    label = "uploaded latents only"
-    is_proxy = False
-    cache_id = "uploaded"
-
-    def encode(self, images):
-        raise InputError("latents", f"{images.shape[0]} image(s) have no uploaded latents",
-                         "upload context_latents, target_latents and one per checkpoint, or choose proxy / TAEF1")
-
-
-@dataclass
-class Session:
-    """Everything one browser session has: its sample, its report, its weights and parameters."""
-
-    sample: Sample
-    report: Report
-    params: dict
-    weights: dict[str, float]
-    family_scale: dict[str, float] = field(default_factory=lambda: {f: 1.0 for f in FAMILIES})
-    device: str = "auto"
-    inspect: str = ""
-    files: dict[str, Path] = field(default_factory=dict)
-    models: Models | None = None  # how latents and depths are obtained (kept for recomputes)
-    original: Sample | None = None  # the sample as loaded, when estimated depths were added to `sample`
-    sweep: Any = None  # the last sensitivity sweep (geoviz.sweeps.Sweep), valid for these params
-    weight_history: list = field(default_factory=list)  # (weights, family_scale) before each balance
-    last_balance: Any = None  # geoviz.balance.BalanceResult of the last balance
-    kind_choice: str = "auto"  # auto | insertion | material (the report says what it resolved to)
-
-    def effective_weights(self) -> dict[str, float]:
-        """Each term's slider weight × its family master: the weights ``combine`` and exports use."""
-        return {t: w * self.family_scale.get(REGISTRY[t].family, 1.0) for t, w in self.weights.items()}
-
-    def combined(self) -> Combined:
-        """``combine`` of this session's report with its effective weights (cheap: no term is called)."""
-        return combine(self.report, self.effective_weights())
 
 
 def _plot(fig: dict | None) -> PlotData | None:
@@ -493,8 +429,6 @@ def decoded_latents(session: Session, pred: str):
     """The prediction's TAEF1 latents decoded back to an image (when TAEF1 with a decoder is in use)."""
     if session.models is None or session.models.latents != "TAEF1" or session.report.encoder != "taef1":
         return None
-    from .depth_models import cached_model
-    from .encoders import images_to_tensor
 
     enc = cached_model("taef1", session.models.taef1_weights, str(resolve_device(session.device)))
     if getattr(enc, "decoder", None) is None:
@@ -632,7 +566,6 @@ def build_session_sample(context, target, mask_choice, mask_file, mask_editor, d
                          k_obj, sample_kind: str | None = None) -> Sample:
     """The inputs panel → a Sample named after the target file's stem (InputError names the first
     bad input; an unreadable prediction is left out with a notice, the others are diagnosed)."""
-    from .io import load_image
 
     ctx, tgt = _path(context), _path(target)
     if not ctx:
@@ -718,12 +651,12 @@ WEIGHT_TERMS: list[str] = [t for fam in FAMILIES for t in FAMILIES[fam]]
 
 
 def new_session(sample: Sample, params: dict | None, weights: dict[str, float], device: str,
-                progress=None, models: Models | None = None) -> Session:
+                progress=None, models: ModelChoice | None = None) -> Session:
     """Evaluate ``sample`` (every term, every prediction) with ``params`` and the ``models`` (latent
     encoder, depth estimator) into a new Session holding ``weights``; ``progress(fraction, desc)``
     is Gradio's progress callback or None."""
     p = resolve_params(params)
-    models = models or Models()
+    models = models or ModelChoice()
 
     def on_progress(done, total, name):
         if progress is not None:
@@ -734,13 +667,12 @@ def new_session(sample: Sample, params: dict | None, weights: dict[str, float], 
                    inspect=report.predictions[0], models=models, original=sample if used is not sample else None)
 
 
-def evaluate_with(sample: Sample, params: dict, device: str, models: Models | None, progress=None) -> tuple[Sample, Report]:
+def evaluate_with(sample: Sample, params: dict, device: str, models: ModelChoice | None, progress=None) -> tuple[Sample, Report]:
     """``evaluate`` with the session's models. Estimated depths are put into the sample that is
     evaluated and returned (so the Depth tab shows them and a bundle carries them: it restores the
     same numbers without the model). Unavailable models become notices (and warnings)."""
-    from .depth_models import with_estimated_depth
 
-    kw, warnings = (models or Models()).evaluate_kwargs(device)
+    kw, warnings = (models or ModelChoice()).resolve(device)
     info = {}
     estimator = kw.pop("depth_estimator", None)
     source, align = kw.pop("depth_source", "uploaded"), kw.pop("align_depth", True)
@@ -836,8 +768,8 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
     store = SessionStore(sessions_dir)
     root = Path(data_root).resolve() if data_root else None
 
-    def models_from(latents_choice="proxy", source="uploaded", align=True) -> Models:
-        return Models(latents=latents_choice or "proxy", depth_source=source or "uploaded", align_depth=bool(align),
+    def models_from(latents_choice="proxy", source="uploaded", align=True) -> ModelChoice:
+        return ModelChoice(latents=latents_choice or "proxy", depth_source=source or "uploaded", align_depth=bool(align),
                       depth_weights=depth_weights, taef1_weights=taef1_weights)
     # Gradio's upload cache: files older than the temp-file age are swept every hour
     with gr.Blocks(title="geoviz — geometry loss diagnostics", analytics_enabled=False,
@@ -1406,7 +1338,6 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             df = table_value if isinstance(table_value, pd.DataFrame) else pd.DataFrame(table_value)
             index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index  # table cell or gallery item
             row = df.iloc[int(index)]
-            from .cli import list_dataset, load_spec
 
             specs, _ = list_dataset(_dataset_folder(root, name), confine_to=root)
             spec = next((sp for sp in specs if sp.name == row["sample"]), None)
@@ -1646,7 +1577,6 @@ def dataset_rows(folder: Path, weights: dict[str, float], progress=None,
     two sessions with different weights never see each other's totals."""
     import csv
 
-    from .cli import list_dataset, load_spec
 
     csv_path = folder / "results.csv"
     if csv_path.is_file() and (root is None or csv_path.resolve().is_relative_to(root)):
@@ -1703,7 +1633,6 @@ def dataset_gallery(folder: Path, df: pd.DataFrame, sort: str, limit: int = 48, 
     """Thumbnails of the predictions in the table's order (worst first), captioned."""
     from PIL import Image
 
-    from .cli import list_dataset
 
     specs, _ = list_dataset(folder, confine_to=root)
     paths = {(sp.name, ck): p for sp in specs for ck, p in sp.predictions.items()}

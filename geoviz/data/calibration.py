@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 import losses
-
-from .io import DEPTH_SUFFIXES, IMAGE_SUFFIXES, InputError, load_camera, load_depth, load_mask
+from geoviz.data.layouts import first_file
+from geoviz.data.readers import DEPTH_SUFFIXES, IMAGE_SUFFIXES, InputError, load_camera, load_depth, load_mask
 
 __all__ = ["Calibration", "calibrate_folder", "extract_zip"]
 
@@ -35,13 +35,6 @@ class Calibration:
         return float(np.abs(ks / self.k_obj - 1).max()) if ks.size else float("nan")
 
 
-def _first(folder: Path, stem: str, suffixes) -> Path | None:
-    for s in suffixes:
-        if (folder / f"{stem}{s}").is_file():
-            return folder / f"{stem}{s}"
-    return None
-
-
 def calibrate_folder(folder: str | Path, depth_kind: str | None = None, depth_stat: str = "median") -> Calibration:
     """Median over the samples of their ``k_i`` (samples are the subfolders holding a mask)."""
     root = Path(folder)
@@ -49,8 +42,8 @@ def calibrate_folder(folder: str | Path, depth_kind: str | None = None, depth_st
         raise InputError(str(folder), "is not a folder", "point at a folder of sample subfolders")
     masks, depths, fs, names, kinds = [], [], [], [], set()
     for sub in sorted(p for p in root.rglob("*") if p.is_dir()) + [root]:
-        m_path = _first(sub, "mask", IMAGE_SUFFIXES)
-        d_path = _first(sub, "depth", DEPTH_SUFFIXES) or _first(sub, "target_depth", DEPTH_SUFFIXES)
+        m_path = first_file(sub, "mask", IMAGE_SUFFIXES)
+        d_path = first_file(sub, "depth", DEPTH_SUFFIXES) or first_file(sub, "target_depth", DEPTH_SUFFIXES)
         c_path = sub / "camera.json"
         if m_path is None or d_path is None or not c_path.is_file():
             continue

@@ -12,6 +12,7 @@ is unpickled, and an archive that does not look exactly like one we write is ref
 from __future__ import annotations
 
 import datetime as _dt
+import html
 import io
 import json
 import math
@@ -26,10 +27,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__
-from .io import InputError
-from .sample import Sample
-from .scale_readout import ScaleReadout
+import geoviz.report.figures as FG
+from geoviz.data.readers import InputError, load_image, load_latent, load_mask
+from geoviz.data.sample import Sample
+from geoviz.engine.combine import combine
+from geoviz.engine.scale import ScaleReadout
+from geoviz.engine.terms import REGISTRY
+from geoviz.version import __version__
 
 __all__ = [
     "BUNDLE_SCHEMA",
@@ -236,8 +240,6 @@ def _read(z: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
 
 def _load_member(data: bytes, name: str) -> np.ndarray:
     if name.endswith(".png"):
-        from .io import load_image, load_mask
-
         return load_mask(data, name) if "/mask." in name else load_image(data, name)
     try:
         arr = np.load(io.BytesIO(data), allow_pickle=False)
@@ -257,7 +259,6 @@ def _load_latents(data: bytes, name: str) -> torch.Tensor:
         raise _refuse(name, f"is not a readable safetensors file ({e})") from None
     if set(tensors) != {"latents"}:
         raise _refuse(name, "must hold exactly one tensor named 'latents'")
-    from .io import load_latent
 
     return load_latent(tensors["latents"], name=name)
 
@@ -408,8 +409,6 @@ class SessionStore:
 
 
 def _thumb_uri(img: np.ndarray, side: int = 256, fmt: str = "JPEG") -> str:
-    from . import figures as FG
-
     pil = FG.as_pil(img)
     pil.thumbnail((side, side))
     return FG.encode_image(pil, fmt, quality=85)
@@ -438,13 +437,10 @@ def report_html(sample: Sample, report, weights: dict[str, float], notes: str = 
     the charts and the weighted-total heatmaps of every prediction."""
     from plotly.offline import get_plotlyjs
 
-    from . import figures as FG
-    from .evaluate import combine
-    from .terms import REGISTRY
 
     c = combine(report, weights)
     labels = {n: t.label for n, t in REGISTRY.items()}
-    esc = FG._html_escape
+    esc = html.escape
     preds = report.predictions
     best = min(preds, key=lambda p: c.totals[p])
     figs = {

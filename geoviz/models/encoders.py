@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from geoviz.data.readers import InputError
+from geoviz.models.checkpoints import hub_file, load_strict, read_state_dict
 
 __all__ = ["LatentEncoder", "ProxyEncoder", "TAEF1Encoder", "load_taef1", "latent_size", "images_to_tensor", "encode_sample",
            "taef1_encoder_layers", "taef1_decoder_layers"]
@@ -119,8 +124,6 @@ def encode_sample(sample, encoder: LatentEncoder, device: torch.device | str = "
     z_preds = {n: pick(f"pred:{n}", sample.prediction_latents.get(n)) for n in sample.predictions}
     sizes = {tuple(z.shape[-2:]) for z in [z_ctx, z_tgt, *z_preds.values()]}
     if len(sizes) > 1:
-        from .io import InputError
-
         raise InputError("latents", f"uploaded latents {sorted(sizes)} do not match the encoded ones",
                          "upload latents for every image, or none")
     return z_ctx, z_tgt, z_preds, sources
@@ -243,11 +246,6 @@ def load_taef1(encoder_weights=None, decoder_weights=None, device: str | torch.d
     Hub's diffusers-format ``diffusion_pytorch_model.safetensors`` (both parts in one file: pass it as
     ``encoder_weights`` and the decoder comes with it). None: ``$GEOVIZ_TAEF1_ENCODER`` /
     ``$GEOVIZ_TAEF1_DECODER``, else the Hub (``madebyollin/taef1``) when online. Loads strictly."""
-    import os
-    from pathlib import Path
-
-    from .depth_models import hub_file, load_strict, read_state_dict
-
     encoder_weights = encoder_weights or os.environ.get(TAEF1_ENV_ENCODER)
     decoder_weights = decoder_weights or os.environ.get(TAEF1_ENV_DECODER)
     if encoder_weights is None:
@@ -264,8 +262,6 @@ def load_taef1(encoder_weights=None, decoder_weights=None, device: str | torch.d
             load_strict(decoder, dec_sd, enc_path.name)
         extra = [k for k in sd if not k.startswith(("encoder.layers.", "decoder.layers."))]
         if extra:
-            from .io import InputError
-
             raise InputError(enc_path.name, f"has keys outside encoder/decoder (e.g. {extra[0]})", "use the official file")
     else:
         load_strict(encoder, sd, enc_path.name)

@@ -10,6 +10,7 @@ bar. ``to_plotly(fig)`` gives a ``plotly.graph_objects.Figure`` where one is wan
 from __future__ import annotations
 
 import base64
+import html
 import io
 import math
 import re
@@ -351,7 +352,7 @@ def contributions_html(predictions: list[str], terms: list[str], weighted: dict[
     (e.g. the boundary loss) are listed after the total. Hover a segment for its term and value.
     """
     labels = labels or {}
-    esc = _html_escape
+    esc = html.escape
     colors = {t: _PALETTE[i % len(_PALETTE)] for i, t in enumerate(terms)}
     pos_total = {p: sum(v for v in weighted[p].values() if v is not None and v > 0) for p in predictions}
     scale = max(pos_total.values(), default=0.0) or 1.0
@@ -380,10 +381,6 @@ def contributions_html(predictions: list[str], terms: list[str], weighted: dict[
              "margin-right:4px;border-radius:2px}</style>")
     return (f'{style}<div class="gv-bars"><b>Weighted contributions per prediction</b>{"".join(rows)}'
             f'<div style="margin-top:6px">{legend}</div></div>')
-
-
-def _html_escape(s: str) -> str:
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
 def spectra_figure(extras: dict, title: str = "Radial power spectra") -> dict:

@@ -14,14 +14,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from . import figures as FG
-from .balance import BalanceResult, balance_weights, gradient_balance
-from .io import InputError
-from .sweeps import Sweep, period_sweep, scale_sweep
-from .terms import FAMILIES, REGISTRY
+import geoviz.report.figures as FG
+from geoviz.analysis.balance import BalanceResult, balance_weights, gradient_balance
+from geoviz.analysis.sweeps import Sweep, period_sweep, scale_sweep
+from geoviz.data.readers import InputError
+from geoviz.engine.terms import FAMILIES, REGISTRY
+from geoviz.engine.weights import preset, preset_for
+from geoviz.models.choice import ModelChoice
 
 if TYPE_CHECKING:
-    from .ui import Session
+    from geoviz.app.state import Session
 
 __all__ = ["run_sweep", "sweep_views", "balance_views", "apply_balance", "undo_balance", "SWEEP_HELP", "BALANCE_BOUND"]
 
@@ -56,9 +58,8 @@ def run_sweep(session: Session, kind: str = "auto", low: float = 0.7, high: floa
     kind = session.report.kind if kind in (None, "auto") else kind
     if kind not in ("insertion", "material"):
         raise InputError("sweep", f"unknown kind {kind!r}", "choose auto, insertion or material")
-    from .ui import Models
 
-    kw, _ = (session.models or Models()).evaluate_kwargs(device or session.device)
+    kw, _ = (session.models or ModelChoice()).resolve(device or session.device)
     common = dict(scales=scales, params=session.params, device=device or session.device, encoder=kw.get("encoder"),
                   progress=progress)
     if kind == "insertion":
@@ -174,7 +175,6 @@ def apply_balance(session: Session, terms: list[str] | None, scope: str, pred: s
     w = session.effective_weights()
     chosen = [t for t in (terms or []) if t in REGISTRY] or None
     predictions = [pred] if scope == "this prediction" else None
-    from .weights import preset, preset_for
 
     # the bound is around the preset of the sample's kind (the current weight where the preset has 0)
     result = balance_weights(session.report, w, terms=chosen, predictions=predictions,

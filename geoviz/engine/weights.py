@@ -12,9 +12,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from geoviz.engine.terms import FAMILIES, PARAM_GROUPS, REGISTRY, resolve_params
 from losses.config import CONFIG_VERSION
-
-from .terms import FAMILIES, PARAM_GROUPS, REGISTRY, resolve_params
 
 __all__ = ["PRESETS", "KIND_PRESETS", "preset", "preset_for", "preset_matching", "default_weights", "WeightsConfig",
            "CONFIG_VERSION"]

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .evaluate import Report
+from geoviz.engine.evaluate import Report
 
 __all__ = ["GradientBalance", "BalanceResult", "gradient_balance", "balance_weights"]
 

@@ -26,11 +26,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .io import InputError
+from geoviz.models.checkpoints import hub_file, load_strict, read_state_dict
 
-__all__ = ["DepthAnythingV2Small", "load_depth_anything_v2_small", "WeightsUnavailable", "DepthEstimator",
-           "read_state_dict", "HUB_REPO", "HUB_FILE", "with_estimated_depth", "align_scale_shift", "DEPTH_SOURCES",
-           "cached_model"]
+__all__ = ["DepthAnythingV2Small", "load_depth_anything_v2_small", "DepthEstimator",
+           "HUB_REPO", "HUB_FILE", "with_estimated_depth", "align_scale_shift", "DEPTH_SOURCES"]
 
 HUB_REPO = "depth-anything/Depth-Anything-V2-Small"
 HUB_FILE = "depth_anything_v2_vits.pth"
@@ -39,13 +38,6 @@ PATCH = 14
 INPUT_SIZE = 518
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
-
-
-class WeightsUnavailable(RuntimeError):
-    """No local weights and no way to download them; the message says how to get them."""
-
-
-# ---- the DPT head ------------------------------------------------------------------------------------
 
 
 class _ResidualConvUnit(nn.Module):
@@ -236,100 +228,6 @@ class DepthEstimator(nn.Module):
         return F.interpolate(depth, size=(h, w), mode="bilinear", align_corners=True)
 
 
-def read_state_dict(path: str | os.PathLike, label: str | None = None) -> dict[str, torch.Tensor]:
-    """A checkpoint's tensors: ``.safetensors``, or ``.pth``/``.pt`` loaded with ``weights_only=True``
-    (a bare state dict, or one under ``state_dict``/``model``). Errors name the file."""
-    path = Path(path)
-    label = label or path.name
-    if not path.is_file():
-        raise InputError(label, f"weights file not found ({path})", "check the path")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            sd = load_file(str(path))
-        else:
-            sd = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated files, pickles with code, other formats
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise InputError(label, f"cannot be read as model weights ({first})",
-                         "download the file again; it may be truncated") from None
-    if isinstance(sd, dict) and not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        for key in ("state_dict", "model"):
-            if isinstance(sd.get(key), dict):
-                sd = sd[key]
-                break
-    if not isinstance(sd, dict) or not sd or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise InputError(label, "holds no state dict of tensors", "use the official checkpoint file")
-    return sd
-
-
-def load_strict(module: nn.Module, sd: dict[str, torch.Tensor], label: str) -> None:
-    """``load_state_dict(strict=True)`` with a message naming the file and the first differences."""
-    own = module.state_dict()
-    missing = sorted(set(own) - set(sd))
-    unexpected = sorted(set(sd) - set(own))
-    wrong = sorted(k for k in set(own) & set(sd) if tuple(own[k].shape) != tuple(sd[k].shape))
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing key(s) (e.g. {missing[0]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected key(s) (e.g. {unexpected[0]})")
-        if wrong:
-            parts.append(f"{len(wrong)} shape mismatch(es) (e.g. {wrong[0]}: {tuple(sd[wrong[0]].shape)} vs {tuple(own[wrong[0]].shape)})")
-        raise InputError(label, "does not fit the model: " + "; ".join(parts), "use the official checkpoint file")
-    module.load_state_dict(sd, strict=True)
-
-
-_UNREACHABLE: dict[tuple[str, str], tuple[float, str]] = {}  # (repo, file) → (when, why): not retried for a while
-_RETRY_S = 600.0
-
-
-def _reachable(host: str, port: int = 443, timeout: float = 2.0) -> bool:
-    """Whether a TCP connection to ``host`` opens within ``timeout`` s (offline machines fail fast here
-    instead of in the Hub client's retries, which took ~25 s)."""
-    import socket
-
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def hub_file(repo: str, filename: str, env: str, what: str, flag: str) -> Path:
-    """A weights file from the Hugging Face Hub's cache (downloading once when online).
-
-    The local cache is tried first; offline (``HF_HUB_OFFLINE=1``, or the Hub unreachable within 2 s)
-    the :class:`WeightsUnavailable` comes at once, and a failed download is not retried for 10 minutes."""
-    import time
-
-    hint = (f"{what} weights are not here. Download {filename} from https://huggingface.co/{repo} and pass "
-            f"{flag} PATH (or set ${env}).")
-    try:
-        from huggingface_hub import hf_hub_download
-    except ImportError:  # pragma: no cover - huggingface_hub comes with timm and gradio
-        raise WeightsUnavailable(hint) from None
-    try:
-        return Path(hf_hub_download(repo, filename, local_files_only=True))
-    except Exception:
-        pass
-    if os.environ.get("HF_HUB_OFFLINE") == "1":
-        raise WeightsUnavailable(hint + " (offline: HF_HUB_OFFLINE=1)")
-    seen = _UNREACHABLE.get((repo, filename))
-    if seen is not None and time.monotonic() - seen[0] < _RETRY_S:
-        raise WeightsUnavailable(f"{hint} ({seen[1]})")
-    if not _reachable("huggingface.co"):
-        _UNREACHABLE[(repo, filename)] = (time.monotonic(), "offline: huggingface.co is unreachable")
-        raise WeightsUnavailable(f"{hint} (offline: huggingface.co is unreachable)")
-    try:
-        return Path(hf_hub_download(repo, filename))
-    except Exception as e:
-        _UNREACHABLE[(repo, filename)] = (time.monotonic(), f"download failed: {type(e).__name__}")
-        raise WeightsUnavailable(f"{hint} (download failed: {type(e).__name__})") from None
-
-
 def load_depth_anything_v2_small(weights: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> DepthEstimator:
     """Depth Anything V2 Small, ready to call: ``estimator(images [B,3,H,W] in [0,1]) → [B,1,H,W]``
     relative inverse depth.
@@ -350,25 +248,6 @@ def load_depth_anything_v2_small(weights: str | os.PathLike | None = None, devic
     model = DepthAnythingV2Small()
     load_strict(model, read_state_dict(path), path.name)
     return DepthEstimator(model).to(device).eval()
-
-
-_LOADED: dict[tuple, object] = {}
-
-
-def cached_model(kind: str, weights: str | os.PathLike | None, device: str | torch.device = "cpu"):
-    """A loaded estimator (``kind="depth"``) or TAEF1 encoder (``kind="taef1"``), loaded once per
-    weights file and device (the dashboard and the CLI share them between requests)."""
-    key = (kind, str(weights), str(device))
-    if key not in _LOADED:
-        if kind == "depth":
-            _LOADED[key] = load_depth_anything_v2_small(weights, device)
-        elif kind == "taef1":
-            from .encoders import load_taef1
-
-            _LOADED[key] = load_taef1(weights, None, device)
-        else:
-            raise ValueError(kind)
-    return _LOADED[key]
 
 
 # ---- using an estimator on a sample -------------------------------------------------------------------

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .io import InputError, load_camera, load_depth, load_image, load_latent, load_mask
+from geoviz.data.readers import InputError, load_camera, load_depth, load_image, load_latent, load_mask
 
 __all__ = ["Sample", "build_sample", "resize_image", "resize_mask", "resize_depth", "convert_depth", "DEFAULT_MAX_SIDE"]
 
