@@ -7,7 +7,8 @@ The public face, for notebooks and scripts::
 
     sample = geoviz.load_sample("assets/insert_box")         # a sample folder → Sample
     report = geoviz.evaluate(sample)                          # every term, every checkpoint
-    totals = geoviz.combine(report, geoviz.preset_for(report.kind)).totals
+    weights = geoviz.preset(geoviz.preset_for(report.kind))  # the kind's preset: {term: weight}
+    totals = geoviz.combine(report, weights).totals           # {checkpoint: total}
     report.scales["step_2000"].estimate                       # the checkpoint's scale readout
     geoviz.list_terms()                                       # the registered term names
 

@@ -76,3 +76,14 @@ def test_no_private_name_crosses_a_module_boundary():
                 found += [f"{path.relative_to(ROOT)}:{node.lineno} {a.name}" for a in node.names
                           if a.name.startswith("_") and not a.name.startswith("__")]
     assert found == []
+
+
+def test_the_tests_of_losses_import_no_geoviz():
+    """tests/losses mirrors losses: it runs where only losses is installed."""
+    found = []
+    for path in (ROOT / "tests" / "losses").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else (
+                [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            found += [f"{path.name}:{node.lineno}" for n in names if n.split(".")[0] == "geoviz"]
+    assert found == []

@@ -102,6 +102,9 @@ def _spread_to_pixels(latent_map: np.ndarray, image_size: tuple[int, int]) -> np
 def combine(report: Report, weights: dict[str, float]) -> Combined:
     """Weight a Report: totals, weighted values and shares now, maps on demand; calls no term.
     Terms missing from ``weights`` weigh 0."""
+    if not isinstance(weights, dict):
+        raise TypeError(f"weights must be a dict {{term: weight}}, got {type(weights).__name__}; "
+                        "for a preset's weights use geoviz.preset(name)")
     unknown = [t for t in weights if t not in REGISTRY]
     if unknown:
         raise ValueError(f"unknown term(s) in weights: {unknown}")
