@@ -25,15 +25,16 @@ from geoviz.data.readers import InputError
 from geoviz.data.sample import Sample, build_sample
 from geoviz.engine.combine import Combined, combine
 from geoviz.engine.evaluate import Report, evaluate
+from geoviz.engine.extend import register_term
 from geoviz.engine.scale import ScaleReadout
-from geoviz.engine.terms import REGISTRY
+from geoviz.engine.terms import REGISTRY, Presentation
 from geoviz.engine.weights import KIND_PRESETS, PRESETS, WeightsConfig, preset, preset_for
 from geoviz.version import __version__
 
 __all__ = [
     "__version__",
     "load_sample", "build_sample", "list_dataset", "Sample", "InputError",
-    "evaluate", "combine", "Report", "Combined", "ScaleReadout", "list_terms",
+    "evaluate", "combine", "Report", "Combined", "ScaleReadout", "list_terms", "register_term", "Presentation",
     "PRESETS", "KIND_PRESETS", "preset", "preset_for", "WeightsConfig",
     "scale_sweep", "period_sweep", "Sweep", "balance_weights", "gradient_balance",
 ]

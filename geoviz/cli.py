@@ -34,10 +34,9 @@ from geoviz.data.readers import InputError
 from geoviz.data.tempfiles import temp_root
 from geoviz.engine.combine import combine
 from geoviz.engine.evaluate import evaluate, resolve_kind
-from geoviz.engine.terms import REGISTRY, resolve_params
+from geoviz.engine.terms import REGISTRY
 from geoviz.engine.weights import WeightsConfig, preset, preset_for
-from geoviz.models.choice import ModelChoice, resolve_device
-from geoviz.models.depth import with_estimated_depth
+from geoviz.models.choice import ModelChoice
 from geoviz.report.figures import step_of
 from geoviz.report.session import export_bundle, import_bundle, report_html
 from geoviz.version import __version__
@@ -163,11 +162,9 @@ def evaluate_dataset(
             spec = specs[i]
             if sample is not None:
                 try:
-                    if depth_estimator is not None and depth_source != "uploaded":
-                        sample, _ = with_estimated_depth(sample, depth_estimator, depth_source, align_depth,
-                                                         resolve_device(device),
-                                                         outside_r=resolve_params(params)["depth_consistency"]["outside_dilate_r"])
-                    report = evaluate(sample, params, device=device, cache=None, encoder=encoder, kind=kind)
+                    report = evaluate(sample, params, device=device, cache=None, encoder=encoder, kind=kind,
+                                      depth_estimator=depth_estimator, depth_source=depth_source,
+                                      align_depth=align_depth)
                     used, label = (weights, "weights file") if weights is not None else (
                         preset(preset_for(report.kind)), preset_for(report.kind))
                     c = combine(report, used)

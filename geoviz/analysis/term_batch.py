@@ -22,7 +22,6 @@ import torch
 import losses
 import losses.texture as T
 from geoviz.engine.terms import (
-    REGISTRY,
     TermInputs,
     boundary_perfect,
     depth_scale_setup,
@@ -32,9 +31,9 @@ from geoviz.engine.terms import (
     resolve_params,
     spectral_loss,
 )
-from losses.config import depth_at
+from losses.catalog import CATALOG, Step, depth_at
 
-__all__ = ["batch_values", "change_mask", "BATCH_STATS", "BATCHED_TERMS"]
+__all__ = ["batch_values", "batched", "change_mask", "BATCH_STATS", "BATCHED_TERMS"]
 
 BATCH_STATS = {"calls": 0, "predictions": 0}  # how many batch calls (and predictions in them) ran
 
@@ -199,8 +198,36 @@ BATCHED_TERMS: dict[str, Callable[[TermInputs, dict], torch.Tensor | str]] = {
     "texture_log_polar": _texture_log_polar,
     "texture_acf": _texture_acf,
 }
-# texture_scale_consistency compares two runs of one checkpoint: a synthetic prediction has no second run.
-assert set(BATCHED_TERMS) | {"texture_scale_consistency"} == set(REGISTRY)
+
+
+def _one_by_one(name: str) -> Callable[[TermInputs, dict], torch.Tensor | str]:
+    """A term without a batched formula here (one registered later): its catalog value, one
+    prediction at a time — right, only slower."""
+    entry = CATALOG[name]
+
+    def values(inp: TermInputs, p: dict) -> torch.Tensor | str:
+        if "image_pred2" in entry.inputs:
+            return "compares two runs of one checkpoint; a synthetic prediction has none"
+        out = []
+        for i in range(_n(inp)):
+            one = {"z_pred": inp.z_pred[i:i + 1], "z_tgt": inp.z_tgt, "z_ctx": inp.z_ctx, "mask": inp.mask,
+                   "image_pred": inp.image_pred[i:i + 1], "image_tgt": inp.image_tgt, "f_px": inp.f_px,
+                   "depth_tgt": inp.depth_tgt, "depth_kind": inp.depth_kind, "k_obj": inp.k_obj,
+                   "depth_pred": None if inp.depth_pred is None else inp.depth_pred[i:i + 1],
+                   "image_width": inp.image_pred.shape[-1]}
+            missing = [k for k in entry.inputs if one.get(k) is None]
+            if missing:
+                return f"needs {', '.join(missing)}"
+            out.append(entry.value(Step({k: v for k, v in one.items() if v is not None}, p)).reshape(()))
+        return torch.stack(out)
+
+    return values
+
+
+def batched(name: str) -> Callable[[TermInputs, dict], torch.Tensor | str]:
+    """The batched values of term ``name``: its formula here, else its catalog value per prediction.
+    (``texture_scale_consistency`` compares two runs of one checkpoint: a synthetic prediction has none.)"""
+    return BATCHED_TERMS.get(name) or _one_by_one(name)
 
 
 def batch_values(inp: TermInputs, params: dict | None, names: list[str]) -> dict[str, torch.Tensor | str]:
@@ -213,10 +240,7 @@ def batch_values(inp: TermInputs, params: dict | None, names: list[str]) -> dict
     out: dict[str, torch.Tensor | str] = {}
     with torch.no_grad():
         for name in names:
-            fn = BATCHED_TERMS.get(name)
-            if fn is None:
-                out[name] = "compares two runs of one checkpoint; a synthetic prediction has none"
-                continue
+            fn = batched(name)
             if name in _DEPTH_TERMS and (why := _depth_missing(inp)):
                 out[name] = why
                 continue

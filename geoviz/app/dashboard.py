@@ -30,7 +30,7 @@ from geoviz.data.readers import InputError, load_image
 from geoviz.data.sample import Sample, build_sample
 from geoviz.data.tempfiles import MAX_AGE_S, new_temp_dir
 from geoviz.engine.combine import Combined
-from geoviz.engine.evaluate import Report, evaluate
+from geoviz.engine.evaluate import Report, estimate_depths, evaluate
 from geoviz.engine.terms import (
     DEFAULT_SETTINGS,
     FAMILIES,
@@ -42,7 +42,7 @@ from geoviz.engine.terms import (
 )
 from geoviz.engine.weights import PRESETS, WeightsConfig, preset, preset_for, preset_matching
 from geoviz.models.choice import ModelChoice, cached_model, resolve_device
-from geoviz.models.depth import DEPTH_SOURCES, with_estimated_depth
+from geoviz.models.depth import DEPTH_SOURCES
 from geoviz.models.encoders import images_to_tensor
 from geoviz.report.session import SessionStore, export_bundle, import_bundle, report_html
 from geoviz.version import __version__
@@ -127,6 +127,7 @@ def totals_js() -> str:
     Runs without a server round trip: a Gradio event to the server costs the page ~100 ms here
     before and after the handler, whatever the handler does.
     """
+    refresh_terms()
     terms = json.dumps(WEIGHT_TERMS)
     family_of = json.dumps({t: list(FAMILIES).index(REGISTRY[t].family) for t in WEIGHT_TERMS})
     return f"""(summary, shown, ...w) => {{
@@ -647,7 +648,18 @@ def control_value(p, value):
 
 
 PARAM_CONTROLS: list[tuple[str, Any]] = [(g, p) for g, ps in PARAM_GROUPS.items() for p in ps]
-WEIGHT_TERMS: list[str] = [t for fam in FAMILIES for t in FAMILIES[fam]]
+WEIGHT_TERMS: list[str] = []  # the sliders' order: family by family (refresh_terms keeps it current)
+
+
+def refresh_terms() -> None:
+    """Bring :data:`WEIGHT_TERMS` and :data:`TERM_LABELS` up to the registered terms (in place: the
+    page's callbacks hold these objects). The page is composed from them, so a term registered before
+    :func:`build_demo` gets its slider."""
+    WEIGHT_TERMS[:] = [t for fam in FAMILIES for t in FAMILIES[fam]]
+    TERM_LABELS.update({name: t.label for name, t in REGISTRY.items()})
+
+
+refresh_terms()
 
 
 def new_session(sample: Sample, params: dict | None, weights: dict[str, float], device: str,
@@ -676,9 +688,7 @@ def evaluate_with(sample: Sample, params: dict, device: str, models: ModelChoice
     info = {}
     estimator = kw.pop("depth_estimator", None)
     source, align = kw.pop("depth_source", "uploaded"), kw.pop("align_depth", True)
-    if estimator is not None:
-        sample, info = with_estimated_depth(sample, estimator, source, align, resolve_device(device),
-                                            outside_r=params["depth_consistency"]["outside_dilate_r"])
+    sample, info = estimate_depths(sample, params, device, estimator, source, align)
     report = evaluate(sample, params, device=device, progress=progress, **kw)
     report.depth_info = info
     for w in warnings:
@@ -764,6 +774,7 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
                taef1_weights: str | None = None) -> gr.Blocks:
     """The dashboard. ``preload``: a Session shown to every new browser session at start (the demo);
     ``sessions_dir``: where "Save & copy link" keeps sessions; ``data_root``: datasets it may open."""
+    refresh_terms()
     resolve_device(device)  # fail early on an impossible device
     store = SessionStore(sessions_dir)
     root = Path(data_root).resolve() if data_root else None

@@ -12,7 +12,7 @@ spans the camera height and axis shows only that face, so scaling it by ``s`` ab
 centre scales its image by exactly ``s`` about the contact point, and its projected height is
 ``f_px·h/Z``. A wall facing the camera shows its material at ``f_px·period/wall_z`` pixels.
 
-    python -m geoviz.synth --out assets/     # regenerate the demo assets (deterministic)
+    python -m geoviz.data.synth --out assets/     # regenerate the demo assets (deterministic)
 """
 
 from __future__ import annotations
@@ -705,7 +705,7 @@ def write_assets(out: Path, size: int = 512) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m geoviz.synth", description="Regenerate the demo assets.")
+    ap = argparse.ArgumentParser(prog="python -m geoviz.data.synth", description="Regenerate the demo assets.")
     ap.add_argument("--out", type=Path, default=Path("assets"))
     ap.add_argument("--size", type=int, default=512)
     args = ap.parse_args(argv)

@@ -28,7 +28,7 @@ from geoviz.models.depth import with_estimated_depth
 from geoviz.models.encoders import LatentEncoder, ProxyEncoder
 from geoviz.models.encoders import latent_size as encoder_latent_size
 
-__all__ = ["Report", "evaluate", "resolve_kind", "scale_readouts", "KINDS"]
+__all__ = ["Report", "evaluate", "estimate_depths", "resolve_kind", "scale_readouts", "KINDS"]
 
 KINDS = ("insertion", "material")
 
@@ -114,6 +114,19 @@ def _thumbnail(img: np.ndarray, side: int = 128) -> np.ndarray:
     return (small[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype(np.uint8)
 
 
+def estimate_depths(sample: Sample, params: dict | None, device: str | torch.device, depth_estimator=None,
+                    depth_source: str = "uploaded", align_depth: bool = True) -> tuple[Sample, dict[str, dict]]:
+    """The sample with its prediction depths estimated (``depth_source`` ``"estimate missing"`` or
+    ``"estimate all"``; ``"uploaded"`` or no estimator: unchanged), aligned onto the target depth
+    outside the object, and ``{prediction: {source, scale, shift}}``. :func:`evaluate` does this
+    itself; the faces call it when they keep the sample (the dashboard shows and bundles it)."""
+    if depth_estimator is None or depth_source == "uploaded":
+        return sample, {}
+    p = resolve_params(params)
+    return with_estimated_depth(sample, depth_estimator, depth_source, align_depth, resolve_device(device),
+                                outside_r=p["depth_consistency"]["outside_dilate_r"])
+
+
 def evaluate(
     sample: Sample,
     params: dict | None = None,
@@ -131,15 +144,15 @@ def evaluate(
     """Compute every term (or ``terms``) for every prediction of ``sample``.
 
     Args:
-        sample: from :func:`geoviz.io.load_sample` or :func:`geoviz.sample.build_sample`.
-        params: ``{group: {name: value}}``; missing entries take the tool's defaults (:data:`geoviz.terms.TOOL_PARAMS`).
+        sample: from :func:`geoviz.load_sample` or :func:`geoviz.build_sample`.
+        params: ``{group: {name: value}}``; missing entries take the tool's defaults (:data:`geoviz.engine.terms.TOOL_PARAMS`).
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``…
         encoder: makes latents the sample does not carry (default: proxy latents).
         cache: where results are remembered across calls (None: no caching).
         progress: called as ``progress(done, total, prediction)`` before each prediction.
         depth_estimator, depth_source, align_depth: estimate prediction depths (``"estimate missing"``
-            or ``"estimate all"``) with e.g. :func:`geoviz.depth_models.load_depth_anything_v2_small`,
-            aligned onto the target depth (see :func:`geoviz.depth_models.with_estimated_depth`).
+            or ``"estimate all"``) with e.g. :func:`geoviz.models.depth.load_depth_anything_v2_small`,
+            aligned onto the target depth (see :func:`estimate_depths`).
         kind: ``"insertion"``, ``"material"`` or None / ``"auto"`` (see :func:`resolve_kind`); decides
             how each prediction's scale is read (``Report.scales``).
     """
@@ -149,9 +162,7 @@ def evaluate(
     dev = resolve_device(device)
     kind_used, kind_reason = resolve_kind(sample, kind)
     depth_info: dict[str, dict] = {}
-    if depth_estimator is not None and depth_source != "uploaded":
-        sample, depth_info = with_estimated_depth(sample, depth_estimator, depth_source, align_depth, dev,
-                                                  outside_r=p["depth_consistency"]["outside_dilate_r"])
+    sample, depth_info = estimate_depths(sample, p, dev, depth_estimator, depth_source, align_depth)
     enc = encoder or ProxyEncoder()
     names = list(terms) if terms is not None else list(REGISTRY)
     unknown = [n for n in names if n not in REGISTRY]

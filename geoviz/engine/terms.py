@@ -24,7 +24,9 @@ import numpy as np
 import torch
 
 import losses
+import losses.catalog
 import losses.texture as T
+from losses.catalog import CATALOG
 from losses.config import DEFAULT_PARAMS, depth_at
 from losses.monodepth import StandardizeData, WeightedMSGradLoss
 
@@ -34,6 +36,10 @@ __all__ = [
     "TermResult",
     "TermInputs",
     "Term",
+    "Presentation",
+    "PRESENTATIONS",
+    "register_term",
+    "catalog_compute",
     "REGISTRY",
     "FAMILIES",
     "resolve_params",
@@ -678,50 +684,131 @@ def _pixel_masked_mse(inp: TermInputs, p: dict) -> TermResult:
 _L = frozenset({"latents"})
 _D = frozenset({"depth"})
 
-REGISTRY: dict[str, Term] = {
-    t.name: t
-    for t in [
-        Term("latent_mse", "latent", "002", "weighted masked MSE", _L, 1.0, ("latent_mse",), "latent", _latent_mse,
-             "Reconstruction MSE on latents, boundary band weighted ×6, background ×0.2."),
-        Term("latent_background", "latent", "002", "background preservation", _L, 0.6, ("background",), "latent",
-             _latent_background, "MSE against the context latents outside dilate(mask)."),
-        Term("latent_dice", "latent", "002", "Dice (change mask)", _L, 0.9, ("change_mask",), "latent", _latent_dice,
-             "Soft Dice between the change mask M̂ and the target mask."),
-        Term("latent_area", "latent", "002", "area ratio (change mask)", _L, 0.2, ("change_mask",), "latent", _latent_area,
-             "(log ΣM̂/ΣM)²: an object scaled by s costs (2 log s)²."),
-        Term("latent_boundary", "latent", "002", "boundary (SDM)", _L, 0.4, ("change_mask", "boundary"), "latent",
-             _latent_boundary, "mean(M̂·φ) with φ the target's signed distance map, less its value at a perfect "
-             "prediction (0 = perfect; the raw value is shown beside it)."),
-        Term("depth_inside", "depth", "000", "depth inside", _D, 0.2 * 1.0, ("depth_consistency",), "depth",
-             _depth_part("inside"), "SmoothL1 depth match inside the mask (starter 0.2 × w_inside 1.0)."),
-        Term("depth_outside", "depth", "000", "depth outside", _D, 0.2 * 0.5, ("depth_consistency",), "depth",
-             _depth_part("outside"), "SmoothL1 depth match outside dilate(mask) (0.2 × 0.5)."),
-        Term("depth_edge", "depth", "000", "depth edges", _D, 0.2 * 0.5, ("depth_consistency",), "depth",
-             _depth_part("edge"), "SmoothL1 of depth gradients on the boundary band (0.2 × 0.5)."),
-        Term("depth_scale", "scale", "001", "depth-aware scale", _D | {"camera"}, 0.10, ("change_mask", "depth_scale"),
-             "latent", _depth_scale, "(log s_pred/s_exp)² with s_exp = k_obj·f/Z (or k_obj·f·d)."),
-        Term("mono_adepth", "monodepth", "004", "absolute depth L1", _D, 1.0, ("monodepth",), "depth", _mono("adepth"),
-             "Masked mean |d − d̂| (G2 weight 1)."),
-        Term("mono_rdepth", "monodepth", "004", "relative depth L1", _D, 1.0, ("monodepth",), "depth", _mono("rdepth"),
-             "L1 of mean/MAD-standardised depths (G2 weight 1)."),
-        Term("mono_rgrad", "monodepth", "004", "multi-scale gradient", _D, 0.5, ("monodepth",), "depth", _mono("rgrad"),
-             "Sobel gradient L1 at scales 1,2,4,8 on standardised depth (G2 weight 0.5)."),
-        Term("mono_ssi", "monodepth", "004", "scale-shift invariant", _D, 0.0, ("monodepth",), "depth", _mono("ssi"),
-             "L1 after least-squares scale and shift (the comparison 004 contrasts; no starter weight)."),
-        Term("pixel_masked_mse", "texture", "003", "masked pixel MSE", frozenset(), 1.0, (), "image", _pixel_masked_mse,
-             "mse(pred·mask, target·mask): L_rec of the 003 example."),
-        Term("texture_spectral", "texture", "003", "spectral period", frozenset(), 0.1, ("texture_spectral",), "image",
-             _texture_spectral, "(log f_pred/f_tgt)² + narrow-band spectrum match (003 example: 0.1)."),
-        Term("texture_log_polar", "texture", "003", "log-polar alignment", frozenset(), 0.02, ("texture_log_polar",),
-             "image", _texture_log_polar, "MSE of log-polar amplitude spectra (003 example: 0.02)."),
-        Term("texture_scale_consistency", "texture", "003", "scale consistency", frozenset({"second_run"}), 0.05,
-             ("texture_spectral",), "image", _texture_scale_consistency,
-             "(log f₁/f₂)² between two runs of a checkpoint (003 example: 0.05)."),
-        Term("texture_acf", "texture", "003", "ACF period", frozenset(), 0.02, ("texture_acf",), "image", _texture_acf,
-             "(log p_pred/p_tgt)² of autocorrelation periods (003 example: 0.02)."),
-    ]
-}
+@dataclass(frozen=True)
+class Presentation:
+    """What the dashboard needs of a catalog term beyond :mod:`losses.catalog`: ``label`` for
+    people, ``needs`` (inputs beyond the images: ``latents``, ``depth``, ``camera``, ``second_run``),
+    ``input`` (what its gradient is taken on: ``latent``, ``depth``, ``image``), ``compute(inputs,
+    params) -> TermResult`` (maps and extras; None: the generic :func:`catalog_compute`) and a
+    ``description``."""
 
+    name: str
+    label: str
+    needs: frozenset
+    input: str
+    compute: Callable[[TermInputs, dict], TermResult] | None = None
+    description: str = ""
+
+
+# catalog input name -> what TermInputs holds for it (the prediction side is the gradient's leaf)
+_LEAF_OF = {"z_pred": "latent", "depth_pred": "depth", "image_pred": "image"}
+
+
+def _step_values(inp: TermInputs, input_: str) -> dict[str, Any]:
+    values = {"z_pred": inp.z_pred, "z_tgt": inp.z_tgt, "z_ctx": inp.z_ctx, "mask": inp.mask,
+              "depth_pred": inp.depth_pred, "depth_tgt": inp.depth_tgt, "f_px": inp.f_px,
+              "image_pred": inp.image_pred, "image_tgt": inp.image_tgt, "image_pred2": inp.second_run,
+              "depth_kind": inp.depth_kind, "k_obj": inp.k_obj, "image_width": inp.image_pred.shape[-1]}
+    key = next(k for k, v in _LEAF_OF.items() if v == input_)
+    if values[key] is not None:
+        values[key] = inp.leaf(input_)
+    return values
+
+
+def catalog_compute(entry: losses.catalog.CatalogEntry, input_: str) -> Callable[[TermInputs, dict], TermResult]:
+    """The generic ``compute`` of a catalog term: its value from the catalog's value function and
+    its gradient with respect to ``input_`` (no contribution map, no extras). Missing inputs skip
+    the term with their names."""
+    def compute(inp: TermInputs, p: dict) -> TermResult:
+        values = _step_values(inp, input_)
+        missing = [i for i in entry.inputs if values.get(i) is None]
+        if missing:
+            return TermResult(None, skipped=f"needs {', '.join(missing)}", input=input_)
+        value = entry.value(losses.catalog.Step({k: v for k, v in values.items() if v is not None}, p))
+        space = "latent" if input_ == "latent" else "pixel"
+        return _result(value, inp.leaf(input_), space, input_)
+
+    return compute
+
+
+def _param_of(name: str, default: Any) -> Param:
+    """A slider/box for a parameter known only by its default (a term registered without one)."""
+    if isinstance(default, bool):
+        return Param(name, "bool", default=default)
+    if isinstance(default, int):
+        return Param(name, "int", default=default)
+    return Param(name, optional=default is None, default=default)
+
+
+# What the dashboard needs of each catalog term beyond the catalog (losses.catalog: family, document,
+# inputs, starter weight, parameter groups, value): a label, what it needs beyond the images, the input
+# its gradient is taken on, and how to compute its maps and extras. A catalog term with no
+# presentation here gets the generic one (value and gradient from the catalog's value function).
+PRESENTATIONS: dict[str, Presentation] = {pr.name: pr for pr in [
+    Presentation("latent_mse", "weighted masked MSE", _L, "latent", _latent_mse,
+                 "Reconstruction MSE on latents, boundary band weighted ×6, background ×0.2."),
+    Presentation("latent_background", "background preservation", _L, "latent", _latent_background,
+                 "MSE against the context latents outside dilate(mask)."),
+    Presentation("latent_dice", "Dice (change mask)", _L, "latent", _latent_dice,
+                 "Soft Dice between the change mask M̂ and the target mask."),
+    Presentation("latent_area", "area ratio (change mask)", _L, "latent", _latent_area,
+                 "(log ΣM̂/ΣM)²: an object scaled by s costs (2 log s)²."),
+    Presentation("latent_boundary", "boundary (SDM)", _L, "latent", _latent_boundary,
+                 "mean(M̂·φ) with φ the target's signed distance map, less its value at a perfect "
+             "prediction (0 = perfect; the raw value is shown beside it)."),
+    Presentation("depth_inside", "depth inside", _D, "depth", _depth_part("inside"),
+                 "SmoothL1 depth match inside the mask (starter 0.2 × w_inside 1.0)."),
+    Presentation("depth_outside", "depth outside", _D, "depth", _depth_part("outside"),
+                 "SmoothL1 depth match outside dilate(mask) (0.2 × 0.5)."),
+    Presentation("depth_edge", "depth edges", _D, "depth", _depth_part("edge"),
+                 "SmoothL1 of depth gradients on the boundary band (0.2 × 0.5)."),
+    Presentation("depth_scale", "depth-aware scale", _D | {"camera"}, "latent", _depth_scale,
+                 "(log s_pred/s_exp)² with s_exp = k_obj·f/Z (or k_obj·f·d)."),
+    Presentation("mono_adepth", "absolute depth L1", _D, "depth", _mono("adepth"),
+                 "Masked mean |d − d̂| (G2 weight 1)."),
+    Presentation("mono_rdepth", "relative depth L1", _D, "depth", _mono("rdepth"),
+                 "L1 of mean/MAD-standardised depths (G2 weight 1)."),
+    Presentation("mono_rgrad", "multi-scale gradient", _D, "depth", _mono("rgrad"),
+                 "Sobel gradient L1 at scales 1,2,4,8 on standardised depth (G2 weight 0.5)."),
+    Presentation("mono_ssi", "scale-shift invariant", _D, "depth", _mono("ssi"),
+                 "L1 after least-squares scale and shift (the comparison 004 contrasts; no starter weight)."),
+    Presentation("pixel_masked_mse", "masked pixel MSE", frozenset(), "image", _pixel_masked_mse,
+                 "mse(pred·mask, target·mask): L_rec of the 003 example."),
+    Presentation("texture_spectral", "spectral period", frozenset(), "image", _texture_spectral,
+                 "(log f_pred/f_tgt)² + narrow-band spectrum match (003 example: 0.1)."),
+    Presentation("texture_log_polar", "log-polar alignment", frozenset(), "image", _texture_log_polar,
+                 "MSE of log-polar amplitude spectra (003 example: 0.02)."),
+    Presentation("texture_scale_consistency", "scale consistency", frozenset({"second_run"}), "image", _texture_scale_consistency,
+                 "(log f₁/f₂)² between two runs of a checkpoint (003 example: 0.05)."),
+    Presentation("texture_acf", "ACF period", frozenset(), "image", _texture_acf,
+                 "(log p_pred/p_tgt)² of autocorrelation periods (003 example: 0.02)."),
+]}
+
+REGISTRY: dict[str, Term] = {}
 FAMILIES: dict[str, list[str]] = {}
-for _t in REGISTRY.values():
-    FAMILIES.setdefault(_t.family, []).append(_t.name)
+
+
+def register_term(presentation: Presentation) -> Term:
+    """Add (or refresh) the :class:`Term` of a catalog term from its presentation: the catalog gives
+    family, spec, starter weight and parameter groups; the presentation the rest."""
+    entry = CATALOG.get(presentation.name)
+    if entry is None:
+        raise ValueError(f"term {presentation.name!r} is not in losses.catalog.CATALOG; register it there first")
+    for group in entry.groups:
+        if group not in PARAM_GROUPS:  # a group the catalog added: its defaults are the tool's and the document's
+            defaults = losses.catalog.DEFAULT_PARAMS[group]
+            PARAM_GROUPS[group] = tuple(_param_of(n, v) for n, v in defaults.items())
+            TOOL_PARAMS[group], DOCUMENT_PARAMS[group] = dict(defaults), dict(defaults)
+    PRESENTATIONS[presentation.name] = presentation
+    term = Term(entry.name, entry.family, entry.spec, presentation.label, presentation.needs, entry.default_weight,
+                entry.groups, presentation.input, presentation.compute or catalog_compute(entry, presentation.input),
+                presentation.description)
+    REGISTRY[term.name] = term
+    names = FAMILIES.setdefault(term.family, [])
+    if term.name not in names:
+        names.append(term.name)
+    return term
+
+
+for _name in CATALOG:
+    register_term(PRESENTATIONS[_name])

@@ -15,7 +15,7 @@ from pathlib import Path
 from geoviz.engine.terms import FAMILIES, PARAM_GROUPS, REGISTRY, resolve_params
 from losses.config import CONFIG_VERSION
 
-__all__ = ["PRESETS", "KIND_PRESETS", "preset", "preset_for", "preset_matching", "default_weights", "WeightsConfig",
+__all__ = ["PRESETS", "PRESET_RECIPES", "refresh_presets", "KIND_PRESETS", "preset", "preset_for", "preset_matching", "default_weights", "WeightsConfig",
            "CONFIG_VERSION"]
 
 
@@ -32,15 +32,27 @@ def _family_weights(*families: str, scale: dict[str, float] | None = None) -> di
     return out
 
 
-PRESETS: dict[str, dict[str, float]] = {
+# Each preset as the families it turns on (at their documents' starter weights) and their scales.
+PRESET_RECIPES: dict[str, tuple[tuple[str, ...], dict[str, float]]] = {
     # 002's starter total (1.0 mse, 0.6 bg, 0.9 Dice, 0.2 area, 0.4 boundary) + 001's 0.10 + 000's
     # depth term at 0.2 (split 1 : 0.5 : 0.5 as its w_inside / w_outside / w_edge).
-    "object insertion": _family_weights("latent", "scale", "depth"),
+    "object insertion": (("latent", "scale", "depth"), {}),
     # 003's example: L_rec + 0.1·spectral + 0.02·log-polar + 0.05·scale consistency + 0.02·ACF.
-    "material replacement": _family_weights("texture"),
+    "material replacement": (("texture",), {}),
     # the insertion starters plus 004's total (adepth + rdepth + 0.5·rgrad) scaled by 000's 0.2.
-    "depth-supervised": _family_weights("latent", "scale", "depth", "monodepth", scale={"monodepth": 0.2}),
+    "depth-supervised": (("latent", "scale", "depth", "monodepth"), {"monodepth": 0.2}),
 }
+PRESETS: dict[str, dict[str, float]] = {}
+
+
+def refresh_presets() -> None:
+    """Rebuild :data:`PRESETS` in place from the registered terms (after a term is registered: it
+    joins every preset that turns its family on, at its starter weight)."""
+    for name, (families, scale) in PRESET_RECIPES.items():
+        PRESETS[name] = _family_weights(*families, scale=scale)
+
+
+refresh_presets()
 
 
 # the preset each kind of sample starts from (the dashboard's dropdown follows it; the CLI uses it
