@@ -37,17 +37,19 @@ def server_side(repeats: int) -> None:
     """The handler a slider's input runs (taken from the built Blocks, as Gradio calls it), plus
     Gradio's postprocessing of what it returns; with the Overview/Heatmaps tab open and with the
     Checkpoints and Sensitivity tabs open (their views are sent only then)."""
-    import geoviz.app.dashboard as ui
+    from geoviz.app.labels import TOTAL
+    from geoviz.app.layout import build_demo
+    from geoviz.app.sessions import clone_session, demo_session
 
-    template = ui.demo_session("cpu")
-    demo = ui.build_demo("cpu", preload=template, sessions_dir=tempfile.mkdtemp(prefix="geoviz-bench-sessions-"))
+    template = demo_session("cpu")
+    demo = build_demo("cpu", preload=template, sessions_dir=tempfile.mkdtemp(prefix="geoviz-bench-sessions-"))
     slider = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "w_latent_mse")
     handler = next(f for f in demo.fns.values() if (slider._id, "input") in f.targets and f.fn is not None)
-    session = ui._clone(template)
+    session = clone_session(template)
     pred = session.report.predictions[0]
 
     def step(i: int, tab: str):
-        out = handler.fn(session, pred, ui.TOTAL, "contribution", 0.65, 1.0 + 0.01 * (i % 7), tab)
+        out = handler.fn(session, pred, TOTAL, "contribution", 0.65, 1.0 + 0.01 * (i % 7), tab)
         return [c.postprocess(v) for c, v in out.items() if not (isinstance(v, dict) and v.get("__type__"))]
 
     for tab in ("", "checkpoints", "sensitivity"):

@@ -92,14 +92,16 @@ def start_server(concurrency: int = 4):
     import socket
 
     os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="geoviz-load-gradio-"))
-    import geoviz.app.dashboard as ui
+    from geoviz.app.layout import build_demo
+    from geoviz.app.serve import launch_options
+    from geoviz.app.sessions import demo_session
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    demo = ui.build_demo("cpu", preload=ui.demo_session("cpu"), sessions_dir=tempfile.mkdtemp(prefix="geoviz-load-s-"))
+    demo = build_demo("cpu", preload=demo_session("cpu"), sessions_dir=tempfile.mkdtemp(prefix="geoviz-load-s-"))
     demo.queue(default_concurrency_limit=concurrency).launch(server_name="127.0.0.1", server_port=port,
-                                                             prevent_thread_lock=True, quiet=True, **ui.launch_options())
+                                                             prevent_thread_lock=True, quiet=True, **launch_options())
     return f"http://127.0.0.1:{port}/", demo
 
 
@@ -107,7 +109,7 @@ class Endpoints:
     """Positional arguments of the endpoints this load uses, from the server's own API description."""
 
     def __init__(self, client):
-        from geoviz.app.dashboard import WEIGHT_TERMS
+        from geoviz.app.labels import WEIGHT_TERMS
         from geoviz.engine.terms import FAMILIES
 
         api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
@@ -138,7 +140,7 @@ class Endpoints:
     def weights_at(self, name: str) -> int:
         """Where the weight sliders start: the first slider's label (they follow the view / model
         controls, and the params follow the family masters)."""
-        from geoviz.app.dashboard import TERM_LABELS, WEIGHT_TERMS
+        from geoviz.app.labels import TERM_LABELS, WEIGHT_TERMS
 
         first = TERM_LABELS[WEIGHT_TERMS[0]]
         return next(i for i, p in enumerate(self.params[name]) if p.get("label") == first)
@@ -146,7 +148,7 @@ class Endpoints:
 
 def random_weights(rng: random.Random) -> list[float]:
     """Sliders (some zero) and family masters, as the dashboard sends them."""
-    from geoviz.app.dashboard import WEIGHT_TERMS
+    from geoviz.app.labels import WEIGHT_TERMS
     from geoviz.engine.terms import FAMILIES, REGISTRY
 
     # each slider's range is [0, max(1, 3 × the term's default weight)]
@@ -158,7 +160,7 @@ def random_weights(rng: random.Random) -> list[float]:
 
 def effective_weights(values: list[float]) -> dict[str, float]:
     """slider × its family's master — what the dashboard's total uses (computed here, independently)."""
-    from geoviz.app.dashboard import WEIGHT_TERMS
+    from geoviz.app.labels import WEIGHT_TERMS
     from geoviz.engine.terms import FAMILIES, REGISTRY
 
     n = len(WEIGHT_TERMS)
@@ -208,7 +210,7 @@ def connect(url: str, files: SessionFiles, download_files: bool = True) -> User:
 def run_session(user: User, n_requests: int, seed: int, result: LoadResult, lock: threading.Lock,
                 start: threading.Barrier) -> None:
     """One user: diagnose, n−3 weight changes, a parameter change, a weight change on the new values."""
-    from geoviz.app.dashboard import params_from_controls
+    from geoviz.app.uploads import params_from_controls
     from geoviz.engine.combine import combine
 
     rng = random.Random(seed)
@@ -322,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     url = args.url
     if url is None:
         url, demo = start_server(args.concurrency)
-    import geoviz.app.dashboard as ui
+    import geoviz.app.page as ui
 
     rss0 = rss_mb()
     ui.ACTIVITY["peak"] = 0

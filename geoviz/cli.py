@@ -408,7 +408,7 @@ def cmd_serve(args) -> int:
     auth = read_auth(args.auth, args.auth_file)
     # Gradio's uploads in the server user's private temp folder (set before gradio is imported)
     os.environ.setdefault("GRADIO_TEMP_DIR", str(temp_root() / "uploads"))
-    from geoviz.app.dashboard import launch
+    from geoviz.app.serve import launch
 
     launch(host=args.host, port=args.port, device=args.device, sessions_dir=args.sessions_dir, data_root=args.data_root,
            depth_weights=args.depth_weights, taef1_weights=args.taef1_weights, auth=auth,

@@ -14,7 +14,7 @@ from pathlib import Path
 from geoviz.data.readers import DEPTH_SUFFIXES, IMAGE_SUFFIXES, LATENT_SUFFIXES, InputError
 from geoviz.data.sample import build_sample
 
-__all__ = ["SampleSpec", "first_file", "list_dataset", "load_spec", "load_sample"]
+__all__ = ["SampleSpec", "first_file", "list_dataset", "load_spec", "load_sample", "datasets_under", "dataset_folder"]
 
 log = logging.getLogger("geoviz.data.layouts")
 
@@ -169,3 +169,28 @@ def load_sample(folder: str | os.PathLike, **options):
         context_latents=latents.get("context"), target_latents=latents.get("target"),
         prediction_latents=pred_latents, name=root.name, **options,
     )
+
+
+def datasets_under(root: Path | None) -> list[str]:
+    """Dataset folders under ``root`` (one level down, holding sample folders with a target image;
+    names come from the disk, not from users; a symlink out of the root is not listed)."""
+    if root is None or not root.is_dir():
+        return []
+    out = []
+    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        if not d.resolve().is_relative_to(root):
+            continue
+        if any((s / "target.png").is_file() or (s / "target.jpg").is_file() for s in d.iterdir() if s.is_dir()):
+            out.append(d.name)
+    return out
+
+
+def dataset_folder(root: Path, name: str) -> Path:
+    """The folder of the dataset ``name`` under ``root``; InputError unless it is one of
+    :func:`datasets_under` (no path from a user reaches the disk unchecked)."""
+    if not isinstance(name, str) or not name:
+        raise InputError(str(name), "is not a dataset name", "choose one from the list")
+    folder = (root / name).resolve()
+    if not folder.is_relative_to(root) or folder == root or name not in datasets_under(root):
+        raise InputError(str(name), "is not a dataset under the data root", "choose one from the list")
+    return folder

@@ -201,116 +201,148 @@ def build_sample(
     can be read). ``kind``: ``"insertion"``, ``"material"`` or None (detected when evaluated).
     """
     notices: list[str] = []
-    tgt_label = _label(target, "target")
-    tgt = load_image(target, tgt_label)
+    tgt_label, ctx_label = _label(target, "target"), _label(context, "context")
+    tgt, ctx = load_image(target, tgt_label), load_image(context, ctx_label)
     orig_size = tgt.shape[:2]
-    ctx_label = _label(context, "context")
-    ctx = load_image(context, ctx_label)
-    raw_preds: dict[str, np.ndarray] = {}
+    raw_preds = _read_predictions(predictions, skip_bad_predictions, notices)
+    raw_seconds = {n: load_image(src, f"second run of {n}") for n, src in (second_runs or {}).items() if n in raw_preds}
+    fit = _Fit(_common_size([tgt, ctx, *raw_preds.values(), *raw_seconds.values()], max_side), max_side, notices)
+    tgt, ctx = fit.image(tgt, tgt_label), fit.image(ctx, ctx_label)
+    m = fit.mask(mask, require_mask)
+    preds = {n: fit.image(img, f"prediction {n}") for n, img in raw_preds.items()}
+    seconds = {n: fit.image(img, f"second run of {n}") for n, img in raw_seconds.items()}
+    depths = _Depths(depth_kind, notices)
+    if target_depth is not None:
+        depths.read("target", target_depth, _label(target_depth, "target depth"))
+    if context_depth is not None:
+        depths.read("context", context_depth, _label(context_depth, "context depth"))
+    for n, src in (prediction_depths or {}).items():
+        if n not in preds:
+            notices.append(f"depth for '{n}' has no matching prediction and is ignored")
+            continue
+        depths.read(f"pred:{n}", src, _label(src if not isinstance(src, tuple) else src[0], f"depth of {n}"))
+    z_ctx, z_tgt, z_preds = _read_latents(context_latents, target_latents, prediction_latents, preds, orig_size)
+    if k_obj is not None and (not np.isfinite(k_obj) or k_obj <= 0):
+        raise InputError("k_obj", f"must be a positive number, got {k_obj}", "calibrate it, or leave it empty")
+    return Sample(
+        name=name, context=ctx, target=tgt, mask=m, predictions=preds, second_runs=seconds,
+        target_depth=depths.fit("target", fit), context_depth=depths.fit("context", fit),
+        prediction_depths={n: depths.fit(f"pred:{n}", fit) for n in preds if f"pred:{n}" in depths.raw},
+        depth_kind=depths.common, camera=_read_camera(camera, orig_size, fit.size, notices), context_latents=z_ctx,
+        target_latents=z_tgt, prediction_latents=z_preds, k_obj=k_obj, notices=notices, kind=kind,
+    )
+
+
+def _read_predictions(predictions: dict | None, skip_bad: bool, notices: list[str]) -> dict[str, np.ndarray]:
+    """Every prediction's image by unique name; an unreadable one raises, or (``skip_bad``) is left
+    out with a notice unless none can be read."""
+    raw: dict[str, np.ndarray] = {}
     names = _unique_names(list((predictions or {}).keys()))
     for n, src in zip(names, (predictions or {}).values()):
         try:
-            raw_preds[n] = load_image(src, f"prediction {n}")
+            raw[n] = load_image(src, f"prediction {n}")
         except InputError as e:
-            if not skip_bad_predictions:
+            if not skip_bad:
                 raise
             notices.append(f"{e} — left out; the other predictions are diagnosed")
-    if predictions and not raw_preds:
+    if predictions and not raw:
         raise InputError("predictions", "none could be read (see the messages above)", "upload readable images")
-    raw_seconds = {n: load_image(src, f"second run of {n}") for n, src in (second_runs or {}).items() if n in raw_preds}
-    size = _common_size([tgt, ctx, *raw_preds.values(), *raw_seconds.values()], max_side)
+    return raw
 
-    def fit_image(img, label):
-        if img.shape[:2] != size:
-            why = f"longest side limit {max_side}" if max(size) == max_side and max(img.shape[:2]) > max_side \
-                else "the smallest input's size; inputs are brought down, never up"
-            notices.append(f"{label}: {img.shape[1]}×{img.shape[0]} resized down to {size[1]}×{size[0]} ({why})")
-            img = resize_image(img, size)
-        return img
 
-    tgt = fit_image(tgt, tgt_label)
-    ctx = fit_image(ctx, ctx_label)
-    mask_label = _label(mask, "mask")
-    m = load_mask(mask, mask_label)
-    if m.shape != size:
-        notices.append(f"{mask_label}: {m.shape[1]}×{m.shape[0]} resized to {size[1]}×{size[0]} (kept in [0,1])")
-        m = resize_mask(m, size)
-    if require_mask and not (m > 0.5).any():
-        raise InputError(mask_label, "is empty: no pixel above 0.5", "draw the region, or upload a mask with white inside")
-    if (m > 0.5).all():
-        notices.append(f"{mask_label}: covers the whole image — terms on the background have nothing to compare")
+@dataclass
+class _Fit:
+    """Brings inputs to the common ``size`` (H, W), saying so in ``notices``."""
 
-    preds = {n: fit_image(img, f"prediction {n}") for n, img in raw_preds.items()}
-    seconds = {n: fit_image(img, f"second run of {n}") for n, img in raw_seconds.items()}
+    size: tuple[int, int]
+    max_side: int
+    notices: list[str]
 
-    # depth: one convention for all maps (the target's, else the first given)
-    raw_depths: dict[str, tuple[np.ndarray, str]] = {}
+    def image(self, img: np.ndarray, label: str) -> np.ndarray:
+        if img.shape[:2] == self.size:
+            return img
+        size = self.size
+        why = f"longest side limit {self.max_side}" if max(size) == self.max_side and max(img.shape[:2]) > self.max_side \
+            else "the smallest input's size; inputs are brought down, never up"
+        self.notices.append(f"{label}: {img.shape[1]}×{img.shape[0]} resized down to {size[1]}×{size[0]} ({why})")
+        return resize_image(img, size)
 
-    def read_depth(key, src, label):
-        kind = depth_kind
+    def mask(self, mask, required: bool) -> np.ndarray:
+        label = _label(mask, "mask")
+        m = load_mask(mask, label)
+        if m.shape != self.size:
+            self.notices.append(f"{label}: {m.shape[1]}×{m.shape[0]} resized to {self.size[1]}×{self.size[0]} (kept in [0,1])")
+            m = resize_mask(m, self.size)
+        if required and not (m > 0.5).any():
+            raise InputError(label, "is empty: no pixel above 0.5", "draw the region, or upload a mask with white inside")
+        if (m > 0.5).all():
+            self.notices.append(f"{label}: covers the whole image — terms on the background have nothing to compare")
+        return m
+
+
+class _Depths:
+    """Depth maps read as given, then brought to one convention (the target's, else the first given)."""
+
+    def __init__(self, depth_kind: str | None, notices: list[str]):
+        self.kind, self.notices = depth_kind, notices
+        self.raw: dict[str, tuple[np.ndarray, str]] = {}
+
+    def read(self, key: str, src, label: str) -> None:
+        kind = self.kind
         if isinstance(src, tuple):
             src, kind = src
         d, k = load_depth(src, label, kind=kind)
         invalid = float(np.isnan(d).mean())
         if invalid >= 0.01:
-            notices.append(f"{label}: {100 * invalid:.0f}% of its pixels are invalid (NaN, infinite, zero or negative)"
-                           " and are left out of the depth terms")
-        raw_depths[key] = (d, k)
+            self.notices.append(f"{label}: {100 * invalid:.0f}% of its pixels are invalid (NaN, infinite, zero or "
+                                "negative) and are left out of the depth terms")
+        self.raw[key] = (d, k)
 
-    if target_depth is not None:
-        read_depth("target", target_depth, _label(target_depth, "target depth"))
-    if context_depth is not None:
-        read_depth("context", context_depth, _label(context_depth, "context depth"))
-    for n, src in (prediction_depths or {}).items():
-        if n not in preds:
-            notices.append(f"depth for '{n}' has no matching prediction and is ignored")
-            continue
-        read_depth(f"pred:{n}", src, _label(src if not isinstance(src, tuple) else src[0], f"depth of {n}"))
-    common = raw_depths["target"][1] if "target" in raw_depths else next((k for _, k in raw_depths.values()), "metric")
+    @property
+    def common(self) -> str:
+        return self.raw["target"][1] if "target" in self.raw else next((k for _, k in self.raw.values()), "metric")
 
-    def fit_depth(key):
-        if key not in raw_depths:
+    def fit(self, key: str, fit: _Fit) -> np.ndarray | None:
+        if key not in self.raw:
             return None
-        d, k = raw_depths[key]
-        label = key.replace("pred:", "depth of ")
-        if k != common:
-            notices.append(f"{label}: {k} depth converted to {common} (1/x) to match the target depth")
-            d = convert_depth(d, k, common)
+        d, k = self.raw[key]
+        label, size = key.replace("pred:", "depth of "), fit.size
+        if k != self.common:
+            self.notices.append(f"{label}: {k} depth converted to {self.common} (1/x) to match the target depth")
+            d = convert_depth(d, k, self.common)
         if d.shape != size:
-            notices.append(f"{label}: {d.shape[1]}×{d.shape[0]} resized to {size[1]}×{size[0]} without mixing invalid pixels")
+            self.notices.append(f"{label}: {d.shape[1]}×{d.shape[0]} resized to {size[1]}×{size[0]} without mixing "
+                                "invalid pixels")
             d = resize_depth(d, size)
         return d
 
-    pred_depths = {n: fit_depth(f"pred:{n}") for n in preds if f"pred:{n}" in raw_depths}
 
-    cam = None
-    if camera is not None:
-        cam = load_camera(camera, width=orig_size[1], name=_label(camera, "camera"))
-        if size != orig_size:
-            cam = dict(cam, f_px=cam["f_px"] * size[1] / orig_size[1])
-            notices.append(f"camera: f_px scaled to {cam['f_px']:.1f} for the {size[1]}×{size[0]} images")
+def _read_camera(camera, orig_size: tuple[int, int], size: tuple[int, int], notices: list[str]) -> dict | None:
+    """The intrinsics, f_px rescaled when the images were brought down."""
+    if camera is None:
+        return None
+    cam = load_camera(camera, width=orig_size[1], name=_label(camera, "camera"))
+    if size != orig_size:
+        cam = dict(cam, f_px=cam["f_px"] * size[1] / orig_size[1])
+        notices.append(f"camera: f_px scaled to {cam['f_px']:.1f} for the {size[1]}×{size[0]} images")
+    return cam
 
-    def read_latent(src, label):
-        if src is None:
-            return None
-        return load_latent(src, image_size=orig_size, name=label)
 
-    z_ctx = read_latent(context_latents, _label(context_latents, "context latents"))
-    z_tgt = read_latent(target_latents, _label(target_latents, "target latents"))
-    z_preds = {n: read_latent(src, _label(src, f"latents of {n}")) for n, src in (prediction_latents or {}).items() if n in preds}
+def _read_latents(context_latents, target_latents, prediction_latents: dict | None, preds: dict,
+                  orig_size: tuple[int, int]):
+    """``(z_ctx, z_tgt, {prediction: z})`` of the uploaded latents; InputError when shapes differ."""
+
+    def read(src, label):
+        return None if src is None else load_latent(src, image_size=orig_size, name=label)
+
+    z_ctx = read(context_latents, _label(context_latents, "context latents"))
+    z_tgt = read(target_latents, _label(target_latents, "target latents"))
+    z_preds = {n: read(src, _label(src, f"latents of {n}")) for n, src in (prediction_latents or {}).items() if n in preds}
     shapes = {tuple(z.shape) for z in [z_ctx, z_tgt, *z_preds.values()] if z is not None}
     if len(shapes) > 1:
         raise InputError("latents", f"the uploaded latents differ in shape ({', '.join(map(str, sorted(shapes)))})",
                          "upload latents of one resolution")
-    if k_obj is not None and (not np.isfinite(k_obj) or k_obj <= 0):
-        raise InputError("k_obj", f"must be a positive number, got {k_obj}", "calibrate it, or leave it empty")
-
-    return Sample(
-        name=name, context=ctx, target=tgt, mask=m, predictions=preds, second_runs=seconds,
-        target_depth=fit_depth("target"), context_depth=fit_depth("context"), prediction_depths=pred_depths,
-        depth_kind=common, camera=cam, context_latents=z_ctx, target_latents=z_tgt, prediction_latents=z_preds,
-        k_obj=k_obj, notices=notices, kind=kind,
-    )
+    return z_ctx, z_tgt, z_preds
 
 
 def _common_size(images: list[np.ndarray], max_side: int) -> tuple[int, int]:

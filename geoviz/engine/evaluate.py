@@ -28,7 +28,7 @@ from geoviz.models.depth import with_estimated_depth
 from geoviz.models.encoders import LatentEncoder, ProxyEncoder
 from geoviz.models.encoders import latent_size as encoder_latent_size
 
-__all__ = ["Report", "evaluate", "estimate_depths", "resolve_kind", "scale_readouts", "KINDS"]
+__all__ = ["Report", "evaluate", "estimate_depths", "resolve_kind", "scale_readouts", "term_inputs", "KINDS"]
 
 KINDS = ("insertion", "material")
 
@@ -127,6 +127,49 @@ def estimate_depths(sample: Sample, params: dict | None, device: str | torch.dev
                                 outside_r=p["depth_consistency"]["outside_dilate_r"])
 
 
+
+def _shared_fingerprints(sample: Sample) -> tuple:
+    """What every prediction's cache key shares: the images and mask, target depth, latents, camera."""
+    fp = sample.fingerprint
+    return (fp(sample.context, sample.target, sample.mask), fp(sample.target_depth, sample.depth_kind),
+            fp(sample.context_latents, sample.target_latents),
+            fp(None if sample.camera is None else sample.camera.get("f_px"), sample.k_obj))
+
+
+class _Latents:
+    """The sample's latents, encoded on first need (a fully cached evaluation encodes nothing)."""
+
+    def __init__(self, sample: Sample, encoder: LatentEncoder, device: torch.device):
+        self.sample, self.encoder, self.device = sample, encoder, device
+        self.z_ctx = self.z_tgt = self.z_preds = None
+        self.sources: dict[str, str] = {}
+        self.notices: list[str] = []
+        self.size: tuple[int, int] | None = None
+
+    def get(self):
+        """``(z_ctx, z_tgt, {prediction: z_pred}, sources)``."""
+        if self.z_ctx is None:
+            self.z_ctx, self.z_tgt, self.z_preds, self.sources = encoded(self.sample, self.encoder, self.device)
+            if any(v != "uploaded" for v in self.sources.values()):
+                self.notices.append(f"latents: {self.encoder.label}")
+            self.size = tuple(self.z_ctx.shape[-2:])
+        return self.z_ctx, self.z_tgt, self.z_preds, self.sources
+
+
+def term_inputs(sample: Sample, pred: str, dev: torch.device, latents: _Latents) -> TermInputs:
+    """The tensors the terms of prediction ``pred`` read, on ``dev``."""
+    z_ctx, z_tgt, z_preds, sources = latents.get()
+    return TermInputs(
+        name=pred, device=dev, image_pred=to_tensor(sample.predictions[pred], dev, True),
+        image_tgt=to_tensor(sample.target, dev, True), image_ctx=to_tensor(sample.context, dev, True),
+        mask=to_tensor(sample.mask, dev), z_ctx=z_ctx, z_tgt=z_tgt, z_pred=z_preds[pred],
+        mask_lat=latent_mask(sample, z_ctx.shape[-2:], dev), latent_source=sources.get(f"pred:{pred}", latents.encoder.name),
+        depth_pred=to_tensor(sample.prediction_depths.get(pred), dev), depth_tgt=to_tensor(sample.target_depth, dev),
+        depth_kind=sample.depth_kind, f_px=None if sample.camera is None else float(sample.camera["f_px"]),
+        k_obj=sample.k_obj, second_run=to_tensor(sample.second_runs.get(pred), dev, True),
+    )
+
+
 def evaluate(
     sample: Sample,
     params: dict | None = None,
@@ -161,7 +204,6 @@ def evaluate(
     p = resolve_params(params)
     dev = resolve_device(device)
     kind_used, kind_reason = resolve_kind(sample, kind)
-    depth_info: dict[str, dict] = {}
     sample, depth_info = estimate_depths(sample, p, dev, depth_estimator, depth_source, align_depth)
     enc = encoder or ProxyEncoder()
     names = list(terms) if terms is not None else list(REGISTRY)
@@ -169,75 +211,36 @@ def evaluate(
     if unknown:
         raise ValueError(f"unknown term(s) {unknown}; known: {list(REGISTRY)}")
 
-    fp = sample.fingerprint
-    shared_fp = {
-        "images": fp(sample.context, sample.target, sample.mask),
-        "target_depth": fp(sample.target_depth, sample.depth_kind),
-        "latents": fp(sample.context_latents, sample.target_latents),
-        "camera": fp(None if sample.camera is None else sample.camera.get("f_px"), sample.k_obj),
-    }
-    z_ctx = z_tgt = z_preds = None
-    sources: dict[str, str] = {}
+    shared_fp = _shared_fingerprints(sample)
+    latents = _Latents(sample, enc, dev)
     results: dict[str, dict[str, TermResult]] = {}
     timings: dict[str, float] = {}
-    notices = list(sample.notices)
-    latent_size = None
     for i, pred in enumerate(sample.predictions):
         if progress is not None:
             progress(i, len(sample.predictions), pred)
         t0 = time.perf_counter()
-        pred_fp = fp(sample.predictions[pred], sample.prediction_depths.get(pred), sample.second_runs.get(pred),
-                     sample.prediction_latents.get(pred))
-        keys = {}
-        todo = []
-        for name in names:
-            term = REGISTRY[name]
-            key = (name, pred_fp, shared_fp["images"], shared_fp["target_depth"], shared_fp["latents"],
-                   shared_fp["camera"], params_key(p, term.groups), encoder_id(enc), dev.type)
-            keys[name] = key
-            hit = cache.get(key) if cache is not None else None
-            if hit is None:
-                todo.append(name)
-            else:
-                results.setdefault(pred, {})[name] = hit
+        pred_fp = sample.fingerprint(sample.predictions[pred], sample.prediction_depths.get(pred),
+                                     sample.second_runs.get(pred), sample.prediction_latents.get(pred))
+        keys = {name: (name, pred_fp, *shared_fp, params_key(p, REGISTRY[name].groups), encoder_id(enc), dev.type)
+                for name in names}
+        results[pred] = {name: hit for name in names if (hit := cache.get(keys[name]) if cache is not None else None)}
+        todo = [name for name in names if name not in results[pred]]
         if todo:
-            if z_ctx is None:
-                z_ctx, z_tgt, z_preds, sources = encoded(sample, enc, dev)
-                if any(v != "uploaded" for v in sources.values()):
-                    notices.append(f"latents: {enc.label}")
-            inp = TermInputs(
-                name=pred,
-                device=dev,
-                image_pred=to_tensor(sample.predictions[pred], dev, True),
-                image_tgt=to_tensor(sample.target, dev, True),
-                image_ctx=to_tensor(sample.context, dev, True),
-                mask=to_tensor(sample.mask, dev),
-                z_ctx=z_ctx,
-                z_tgt=z_tgt,
-                z_pred=z_preds[pred],
-                mask_lat=latent_mask(sample, z_ctx.shape[-2:], dev),
-                latent_source=sources.get(f"pred:{pred}", enc.name),
-                depth_pred=to_tensor(sample.prediction_depths.get(pred), dev),
-                depth_tgt=to_tensor(sample.target_depth, dev),
-                depth_kind=sample.depth_kind,
-                f_px=None if sample.camera is None else float(sample.camera["f_px"]),
-                k_obj=sample.k_obj,
-                second_run=to_tensor(sample.second_runs.get(pred), dev, True),
-            )
+            inp = term_inputs(sample, pred, dev, latents)
             for name in todo:
-                res = REGISTRY[name].compute(inp, p)
-                results.setdefault(pred, {})[name] = res
+                results[pred][name] = res = REGISTRY[name].compute(inp, p)
                 if cache is not None:
                     cache.put(keys[name], res)
-            latent_size = tuple(z_ctx.shape[-2:])
         results[pred] = {n: results[pred][n] for n in names}
         timings[pred] = time.perf_counter() - t0
-    if latent_size is None:
-        latent_size = (sample.context_latents.shape[-2:] if sample.context_latents is not None else encoder_latent_size(*sample.size))
+    notices = list(sample.notices) + latents.notices
+    latent_size = latents.size or (sample.context_latents.shape[-2:] if sample.context_latents is not None
+                                   else encoder_latent_size(*sample.size))
     scales = scale_readouts(sample, kind_used, dev)
     thumbs = {"context": _thumbnail(sample.context), "target": _thumbnail(sample.target),
               "mask": _thumbnail(np.repeat(sample.mask[..., None], 3, axis=2))}
     thumbs.update({f"pred:{n}": _thumbnail(img) for n, img in sample.predictions.items()})
+    sources = latents.sources
     return Report(
         sample_name=sample.name, predictions=list(sample.predictions), terms=names, results=results, params=p,
         image_size=sample.size, latent_size=tuple(int(v) for v in latent_size), encoder=enc.name,

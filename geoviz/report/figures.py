@@ -25,6 +25,7 @@ __all__ = [
     "colorize_image",
     "encode_image",
     "as_pil",
+    "chart_layout",
     "typed_array",
     "overlay_figure",
     "map_figure",
@@ -310,7 +311,8 @@ _PALETTE = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#
             "#2CA02C", "#9467BD"]
 
 
-def _chart_layout(title: str, **extra) -> dict:
+def chart_layout(title: str, **extra) -> dict:
+    """The plotly layout every chart shares, titled ``title`` (``extra`` overrides)."""
     layout = {
         "template": "plotly_white",
         "font": _FONT,
@@ -340,7 +342,7 @@ def contributions_bar(predictions: list[str], terms: list[str], weighted: dict[s
                      "y": [totals[p] for p in predictions], "text": [f"{totals[p]:.3g}" for p in predictions],
                      "textposition": "top center", "marker": {"color": "black", "symbol": "diamond", "size": 9},
                      "hovertemplate": "total %{y:.4g}<extra>%{x}</extra>"})
-    return {"data": data, "layout": _chart_layout("Weighted contributions per prediction", barmode="relative",
+    return {"data": data, "layout": chart_layout("Weighted contributions per prediction", barmode="relative",
                                                   yaxis={"title": {"text": "weighted loss"}})}
 
 
@@ -407,7 +409,7 @@ def spectra_figure(extras: dict, title: str = "Radial power spectra") -> dict:
     if c and math.isfinite(c):
         shapes.append({"type": "rect", "x0": c * math.exp(-sigma), "x1": c * math.exp(sigma), "yref": "paper",
                        "y0": 0, "y1": 1, "fillcolor": "rgba(76,120,168,0.12)", "line": {"width": 0}})
-    return {"data": data, "layout": _chart_layout(
+    return {"data": data, "layout": chart_layout(
         title, xaxis={"title": {"text": "normalised frequency (1 = Nyquist; period = 2/f px)"}, "type": "log"},
         yaxis={"title": {"text": "power / max"}, "type": "log"}, shapes=shapes, annotations=annotations)}
 
@@ -434,7 +436,7 @@ def acf_figure(extras: dict, title: str = "Autocorrelation (radial profile)") ->
         if v and math.isfinite(v):
             shapes.append({"type": "line", "x0": v, "x1": v, "yref": "paper", "y0": 0, "y1": 1,
                            "line": {"color": color, "dash": "dash", "width": 1.5}})
-    return {"data": data, "layout": _chart_layout(title, xaxis={"title": {"text": "lag (px)"}},
+    return {"data": data, "layout": chart_layout(title, xaxis={"title": {"text": "lag (px)"}},
                                                   yaxis={"title": {"text": "normalised ACF"}}, shapes=shapes)}
 
 
@@ -453,7 +455,7 @@ def log_polar_figure(extras: dict) -> dict:
                      "colorscale": _plotly_scale(scale), "zmin": zmin, "zmax": zmax, "showscale": i != 1,
                      "colorbar": {"x": 0.64 if i == 0 else 1.0, "thickness": 10, "len": 0.8},
                      "hovertemplate": f"{name}<br>log-r %{{x}}, θ %{{y}}<br>%{{z:.3f}}<extra></extra>"})
-    layout = _chart_layout("Log-polar amplitude spectra (x: log radius, y: angle 0–180°)")
+    layout = chart_layout("Log-polar amplitude spectra (x: log radius, y: angle 0–180°)")
     for i, (lo, hi_) in enumerate([(0.0, 0.30), (0.35, 0.62), (0.70, 0.97)]):
         ax = "" if i == 0 else str(i + 1)
         layout[f"xaxis{ax}"] = {"domain": [lo, hi_], "showticklabels": False, "title": {"text": ["prediction", "target", "pred − target"][i]}}
@@ -472,7 +474,7 @@ def scale_figure(extras: dict) -> dict:
     ratio = s_pred / s_exp if s_exp else float("nan")
     title = (f"Depth-aware scale: s_pred/s_exp = {ratio:.3f} · depth statistic {extras['depth_stat']:.3g}"
              f" · k_obj {extras['k_obj']:.4g} ({extras['k_obj_source']})")
-    return {"data": data, "layout": _chart_layout(title, yaxis={"title": {"text": "size (latent px)"}}, showlegend=False)}
+    return {"data": data, "layout": chart_layout(title, yaxis={"title": {"text": "size (latent px)"}}, showlegend=False)}
 
 
 def per_scale_figure(per_scale: dict[str, float]) -> dict:
@@ -482,7 +484,7 @@ def per_scale_figure(per_scale: dict[str, float]) -> dict:
     xs = list(per_scale)
     return {"data": [{"type": "bar", "x": [f"scale {s}" for s in xs], "y": [per_scale[s] for s in xs],
                       "marker": {"color": "#72B7B2"}, "hovertemplate": "%{x}: %{y:.4g}<extra></extra>"}],
-            "layout": _chart_layout("004 gradient error per scale (standardised depth)", showlegend=False)}
+            "layout": chart_layout("004 gradient error per scale (standardised depth)", showlegend=False)}
 
 
 def step_of(name: str) -> float:
@@ -508,7 +510,7 @@ def checkpoint_lines(predictions: list[str], series: dict[str, list[float | None
                  "line": {"color": "black", "width": 3}, "marker": {"size": 8}})
     annotations = [{"x": best, "y": totals[best], "text": f"best: {best}", "showarrow": True, "arrowhead": 2,
                     "ax": 0, "ay": -36, "font": {"color": "#2CA02C"}}]
-    return {"data": data, "layout": _chart_layout("Weighted terms across checkpoints", annotations=annotations,
+    return {"data": data, "layout": chart_layout("Weighted terms across checkpoints", annotations=annotations,
                                                   xaxis={"title": {"text": "checkpoint (by step)"}, "type": "category"},
                                                   yaxis={"title": {"text": "weighted loss"}})}
 
@@ -534,7 +536,7 @@ def scale_by_step_figure(predictions: list[str], scales: dict, kind: str, tolera
               {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 1, "y1": 1, "line": {"color": "#2CA02C", "dash": "dot"}}]
     finite = [y for y in ys if y is not None]
     span = max([abs(math.log(y)) for y in finite] + [tolerance]) * 1.3
-    return {"data": data, "layout": _chart_layout(title, shapes=shapes, showlegend=False, height=300,
+    return {"data": data, "layout": chart_layout(title, shapes=shapes, showlegend=False, height=300,
                                                   xaxis={"title": {"text": "checkpoint (by step)"}, "type": "category"},
                                                   yaxis={"title": {"text": "estimated scale"},
                                                          "range": [math.exp(-span), math.exp(span)]})}
@@ -612,7 +614,7 @@ def sweep_figure(x: list[float], values: dict[str, list[float]], total: list[flo
     if reference_x is not None:
         shapes.append({"type": "line", "x0": reference_x, "x1": reference_x, "y0": 0, "y1": 1, "yref": "paper",
                        "line": {"color": "#888", "width": 1, "dash": "dash"}})
-    return {"data": data, "layout": _chart_layout(title, shapes=shapes, height=420,
+    return {"data": data, "layout": chart_layout(title, shapes=shapes, height=420,
                                                   xaxis={"title": {"text": axis_title}},
                                                   yaxis={"title": {"text": "response (0 at minimum, 1 at the worse end)"},
                                                          "rangemode": "tozero"})}
@@ -633,7 +635,7 @@ def gradient_shares_figure(shares: dict[str, float], inputs: dict[str, str], nor
     if after is not None:
         data.append({"type": "bar", "orientation": "h", "name": "balanced", "y": y, "x": [after.get(t, 0.0) for t in order],
                      "marker": {"color": "#F58518"}, "hovertemplate": "%{y}: %{x:.1%}<extra>balanced</extra>"})
-    return {"data": data, "layout": _chart_layout(title, barmode="group", height=max(220, 28 * len(order) + 90),
+    return {"data": data, "layout": chart_layout(title, barmode="group", height=max(220, 28 * len(order) + 90),
                                                   xaxis={"title": {"text": "share of the group's gradient norm"},
                                                          "tickformat": ".0%", "range": [0, 1]},
                                                   yaxis={"autorange": "reversed"}, margin={"l": 230, "r": 12, "t": 36, "b": 40})}

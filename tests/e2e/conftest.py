@@ -43,10 +43,12 @@ def write_photo_dataset(root: Path) -> Path:
 @pytest.fixture(scope="session")
 def app_url():
     os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="geoviz-gradio-"))
-    import geoviz.app.dashboard as ui
+    from geoviz.app.layout import build_demo
+    from geoviz.app.serve import launch_options
+    from geoviz.app.sessions import demo_session
     from geoviz.data.synth import write_dataset
 
-    pre = ui.demo_session("cpu")
+    pre = demo_session("cpu")
     data_root = Path(tempfile.mkdtemp(prefix="geoviz-data-"))
     write_dataset(data_root / "synthetic", n_samples=4, size=128)
     write_photo_dataset(data_root / "photos")  # first in the list: the Datasets tab opens on it
@@ -61,11 +63,11 @@ def app_url():
         model.depth_head.scratch.output_conv2[2].bias.fill_(1.0)
     weights = data_root / "depth_anything_v2_vits.pth"
     torch.save(model.state_dict(), weights)
-    demo = ui.build_demo("cpu", preload=pre, sessions_dir=tempfile.mkdtemp(prefix="geoviz-sessions-"),
+    demo = build_demo("cpu", preload=pre, sessions_dir=tempfile.mkdtemp(prefix="geoviz-sessions-"),
                          data_root=data_root, depth_weights=str(weights)).queue(default_concurrency_limit=4)
     demo.geoviz_data_root = data_root
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **ui.launch_options())
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options())
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from gradio_client import Client, handle_file
 
-from geoviz.app.dashboard import WEIGHT_TERMS
+from geoviz.app.labels import WEIGHT_TERMS
 from geoviz.data.layouts import load_sample
 from geoviz.engine.combine import combine
 from geoviz.engine.evaluate import evaluate
@@ -55,13 +55,13 @@ def test_weight_change_total_is_combine(client, demo_report):
     weights = dict(PRESETS["object insertion"])
     weights["latent_dice"] = 2.5
     weights["depth_edge"] = 0.0
-    overrides = {f"param_{5 + i}": weights[t] for i, t in enumerate(WEIGHT_TERMS)}  # after pred, term, kind, alpha
+    overrides = {f"w_{t}": weights[t] for t in WEIGHT_TERMS}  # each weight by name
     out = call(client, "/weights", **overrides)
     summary = out[-1]
     assert all(o != {"__type__": "update"} for o in out), "the API's weight change sends every weighted view"
     assert summary["weights"]["latent_dice"] == 2.5 and summary["weights"]["depth_edge"] == 0.0
     assert summary["totals"] == pytest.approx(combine(demo_report, weights).totals, rel=1e-9)
-    fast = call(client, "/weights_total", **{f"param_{1 + i}": weights[t] for i, t in enumerate(WEIGHT_TERMS)})
+    fast = call(client, "/weights_total", **{f"w_{t}": weights[t] for t in WEIGHT_TERMS})
     for total in combine(demo_report, weights).totals.values():
         assert f"{total:.4f}" in fast
 

@@ -58,6 +58,6 @@ def test_click_a_row_opens_the_sample(page):
     checkpoint = page.locator('#dataset_table [data-testid="cell-0-1"]').inner_text().strip()
     cell.click()
     page.wait_for_function("() => document.querySelector('#totals').innerText.includes('ckpt_1000')", timeout=120_000)
-    assert sample.startswith("sample_") and checkpoint.startswith("ckpt_")
+    assert sample.startswith("sample_") and checkpoint.startswith("ckpt_"), (sample, checkpoint)
     page.wait_for_function(f"() => document.querySelector('#inspect input').value === {checkpoint!r}", timeout=30_000)
     assert page.locator("#totals .total-card").count() == 3

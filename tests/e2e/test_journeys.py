@@ -145,7 +145,7 @@ def test_typed_values_and_arrow_keys_reach_weights_json_and_the_preset_label(pag
 
 
 def test_recompute_with_nothing_changed_changes_nothing_and_the_document_is_one_click(page):
-    import geoviz.app.dashboard as ui
+    import geoviz.app.page as ui
 
     page.wait_for_selector("#totals .total-value", timeout=90_000)
     page.get_by_role("tab", name="Params").click()
@@ -291,17 +291,18 @@ def test_two_sessions_browsing_one_dataset_keep_their_own_totals():
     """``dataset_rows`` once wrote each caller's totals into rows cached for everyone."""
     import threading
 
-    import geoviz.app.dashboard as ui
+    from geoviz.analysis.datasets import dataset_rows
+    from geoviz.data.layouts import dataset_folder
 
     roots = [p for p in Path("/tmp").glob("geoviz-data-*") if (p / "photos").is_dir()]
     root = max(roots, key=lambda p: p.stat().st_mtime).resolve()
-    folder = ui._dataset_folder(root, "photos")
+    folder = dataset_folder(root, "photos")
     weights = [{"latent_mse": 1.0}, {"latent_mse": 1000.0}]
     results: dict[int, list[dict]] = {}
 
     def browse(i):
         for _ in range(5):
-            rows, _, _ = ui.dataset_rows(folder, weights[i], root=root)
+            rows, _, _ = dataset_rows(folder, weights[i], root=root)
             results.setdefault(i, []).append(rows)
 
     threads = [threading.Thread(target=browse, args=(i,)) for i in (0, 1)]

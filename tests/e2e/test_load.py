@@ -10,7 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import load  # noqa: E402
 
-import geoviz.app.dashboard as ui  # noqa: E402
+import geoviz.app.page as ui  # noqa: E402
 
 SESSIONS, REQUESTS = 6, 8
 QUEUE_LIMIT = 4  # conftest's default_concurrency_limit

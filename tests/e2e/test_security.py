@@ -1,4 +1,4 @@
-"""Who may do what: a server started by ``ui.launch`` with a login, a 1 MB upload limit and a data
+"""Who may do what: a server started by ``geoviz.app.serve.launch`` with a login, a 1 MB upload limit and a data
 root holding symlinks out of it. Unauthenticated requests are refused, traversal is refused, files
 outside Gradio's upload cache and the public demo assets are not served, session files are private,
 and old temporary files are swept."""
@@ -17,8 +17,11 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 from test_api import call
 
-import geoviz.app.dashboard as ui
+from geoviz.analysis.datasets import dataset_rows
+from geoviz.app.serve import exposure_warnings, launch
+from geoviz.app.sessions import ASSETS
 from geoviz.cli import read_auth
+from geoviz.data.layouts import dataset_folder, datasets_under
 from geoviz.data.readers import InputError
 
 USER, PASSWORD = "alice", "correct-horse-battery"
@@ -38,7 +41,7 @@ def secured(tmp_path_factory):
     (root / "good_ds" / "preds" / "ck" / "sample_leak.png").symlink_to(outside / "private_ds" / "preds" / "ck" / "sample_000.png")
     sessions = base / "sessions"
     port = free_port()
-    demo = ui.launch(host="127.0.0.1", port=port, device="cpu", sessions_dir=sessions, data_root=root,
+    demo = launch(host="127.0.0.1", port=port, device="cpu", sessions_dir=sessions, data_root=root,
                      auth=[(USER, PASSWORD)], max_upload_mb=1, concurrency=2, prevent_thread_lock=True, quiet=True)
     try:
         yield {"url": f"http://127.0.0.1:{port}/", "root": root, "outside": outside, "sessions": sessions}
@@ -75,11 +78,11 @@ def test_unauthenticated_requests_are_refused(secured):
 
 def test_only_datasets_inside_the_root_are_listed_and_opened(secured):
     root = secured["root"].resolve()
-    assert ui._list_datasets(root) == ["good_ds"]  # linked_ds points out of the root
+    assert datasets_under(root) == ["good_ds"]  # linked_ds points out of the root
     for name in ("../outside/private_ds", "linked_ds", str(secured["outside"] / "private_ds"), "", "good_ds/../.."):
         with pytest.raises(InputError):
-            ui._dataset_folder(root, name)
-    rows, _, _ = ui.dataset_rows(ui._dataset_folder(root, "good_ds"), {"latent_mse": 1.0}, root=root)
+            dataset_folder(root, name)
+    rows, _, _ = dataset_rows(dataset_folder(root, "good_ds"), {"latent_mse": 1.0}, root=root)
     assert sorted({r["sample"] for r in rows}) == ["sample_000", "sample_001"]  # sample_leak is a symlink out
 
 
@@ -104,7 +107,7 @@ def test_files_outside_the_allowed_folders_are_not_served(secured):
     assert up.status_code == 200, up.text
     uploaded = up.json()[0]
     assert s.get(url + f"gradio_api/file={uploaded}", timeout=30).content == b"hello"
-    assert s.get(url + f"gradio_api/file={ui.ASSETS / 'insert_box' / 'target.png'}", timeout=30).status_code == 200
+    assert s.get(url + f"gradio_api/file={ASSETS / 'insert_box' / 'target.png'}", timeout=30).status_code == 200
     # a saved session exists on disk …
     client = Client(url, auth=(USER, PASSWORD), verbose=False)
     call(client, "/load_demo")
@@ -136,6 +139,10 @@ def test_uploads_over_the_limit_are_refused(secured):
 
 def test_session_files_are_private(secured):
     sessions = secured["sessions"]
+    client = Client(secured["url"], auth=(USER, PASSWORD), verbose=False)
+    call(client, "/load_demo")
+    call(client, "/save_link")  # a saved session (whichever test ran first)
+    assert any(sessions.glob("*.geoviz.zip"))
     assert stat.S_IMODE(sessions.stat().st_mode) == 0o700
     for bundle in sessions.glob("*.geoviz.zip"):
         assert stat.S_IMODE(bundle.stat().st_mode) == 0o600
@@ -148,11 +155,11 @@ def test_session_files_are_private(secured):
 
 
 def test_exposure_warnings():
-    assert ui.exposure_warnings("127.0.0.1", None) == []
-    assert ui.exposure_warnings("localhost", None) == []
-    (warning,) = ui.exposure_warnings("0.0.0.0", None)
+    assert exposure_warnings("127.0.0.1", None) == []
+    assert exposure_warnings("localhost", None) == []
+    (warning,) = exposure_warnings("0.0.0.0", None)
     assert "--auth" in warning and "0.0.0.0" in warning
-    assert ui.exposure_warnings("0.0.0.0", [("a", "b")]) == []
+    assert exposure_warnings("0.0.0.0", [("a", "b")]) == []
 
 
 def test_read_auth(tmp_path):

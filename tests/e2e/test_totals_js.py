@@ -1,4 +1,4 @@
-"""The totals a slider shows at once are computed in the page (`ui.totals_js`); they must be the
+"""The totals a slider shows at once are computed in the page (`geoviz.app.cards.totals_js`); they must be the
 server's `totals_html` of `combine`, digit for digit, or the cards would flicker between two answers."""
 
 import json
@@ -6,7 +6,9 @@ import random
 
 import pytest
 
-import geoviz.app.dashboard as ui
+import geoviz.app.cards as cards
+from geoviz.app.labels import WEIGHT_TERMS
+from geoviz.app.state import Session
 from geoviz.engine.evaluate import Report
 from geoviz.engine.terms import FAMILIES, REGISTRY, TermResult
 
@@ -32,13 +34,13 @@ def cases(n: int):
     names = [["step_0500", "step_1000", "step_3000"], ["1000", "200", "30"], ['<b>&"x', "a'b"], ["only"]]
     for i in range(n):
         report = synthetic_report(rng, names[i % len(names)])
-        weights = {t: rng.choice([0.0, 1.0, round(rng.uniform(0, 5), 2)]) for t in ui.WEIGHT_TERMS}
+        weights = {t: rng.choice([0.0, 1.0, round(rng.uniform(0, 5), 2)]) for t in WEIGHT_TERMS}
         scale = {f: rng.choice([1.0, 0.0, round(rng.uniform(0, 3), 2)]) for f in FAMILIES}
-        session = ui.Session(sample=None, report=report, params={}, weights=weights, family_scale=scale)
+        session = Session(sample=None, report=report, params={}, weights=weights, family_scale=scale)
         c = session.combined()
-        summary = json.loads(json.dumps(ui.report_summary(session, c)))  # as the page receives it
-        args = [summary, "<div>before</div>", *[weights[t] for t in ui.WEIGHT_TERMS], *[scale[f] for f in FAMILIES]]
-        yield args, ui.totals_html(session, c)
+        summary = json.loads(json.dumps(cards.report_summary(session, c)))  # as the page receives it
+        args = [summary, "<div>before</div>", *[weights[t] for t in WEIGHT_TERMS], *[scale[f] for f in FAMILIES]]
+        yield args, cards.totals_html(session, c)
 
 
 @pytest.fixture
@@ -51,14 +53,14 @@ def blank(browser):
 
 def test_page_totals_equal_the_servers(blank):
     data = list(cases(200))
-    got = blank.evaluate(f"(all) => all.map((args) => ({ui.totals_js()})(...args))", [a for a, _ in data])
+    got = blank.evaluate(f"(all) => all.map((args) => ({cards.totals_js()})(...args))", [a for a, _ in data])
     mismatches = [(want, g) for (_, want), g in zip(data, got) if g != want]
     assert not mismatches, mismatches[:3]
     assert any("total-card best" in w for _, w in data)
 
 
 def test_nothing_loaded_keeps_what_is_shown(blank):
-    js = ui.totals_js()
-    weights = [1.0] * (len(ui.WEIGHT_TERMS) + len(FAMILIES))
+    js = cards.totals_js()
+    weights = [1.0] * (len(WEIGHT_TERMS) + len(FAMILIES))
     for summary in (None, {}, {"values": {}, "predictions": []}):
         assert blank.evaluate(f"(args) => ({js})(...args)", [summary, "<div>kept</div>", *weights]) == "<div>kept</div>"

@@ -91,7 +91,7 @@ def test_the_cli_and_the_dashboard_give_the_same_totals(tmp_path):
     default weights and params, so the same totals (once 2.799 against 2.775)."""
     import shutil
 
-    from geoviz.app.dashboard import demo_session
+    from geoviz.app.sessions import demo_session
 
     ds = tmp_path / "ds"
     (ds / "insert_box").mkdir(parents=True)

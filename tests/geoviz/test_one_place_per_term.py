@@ -70,11 +70,12 @@ found["cli"] = {"rc": rc, "column": "toy_offset" in rows[0], "weighted": "toy_of
                 "values": [r["toy_offset"] for r in rows]}
 
 # the weight sliders of the page
-import geoviz.app.dashboard as ui
-demo = ui.build_demo(device="cpu")
+import geoviz.app.labels as app_labels
+from geoviz.app.layout import build_demo
+demo = build_demo(device="cpu")
 labels = [getattr(b, "label", None) for b in demo.blocks.values()]
 found["slider"] = any(isinstance(lab, str) and "toy offset" in lab for lab in labels)
-found["weight_terms"] = "toy_offset" in ui.WEIGHT_TERMS
+found["weight_terms"] = "toy_offset" in app_labels.WEIGHT_TERMS
 print(json.dumps(found))
 '''
 

@@ -7,7 +7,7 @@ import pytest
 import geoviz.app.tabs.sensitivity as SENS
 from geoviz.analysis.balance import gradient_balance
 from geoviz.analysis.term_batch import BATCH_STATS
-from geoviz.app.dashboard import ASSETS, new_session
+from geoviz.app.sessions import ASSETS, new_session
 from geoviz.data.layouts import load_sample
 from geoviz.data.readers import InputError
 from geoviz.engine.weights import PRESETS
@@ -20,11 +20,12 @@ def session():
 
 
 def test_sweep_views_before_and_after_a_sweep(session):
-    md, main, table, ex1, ex2 = SENS.sweep_views(session)
-    assert "Run sweep" in md and main is None and table is None
+    shown = SENS.sweep_views(session)
+    assert "Run sweep" in shown["sweep_md"] and shown["sweep_plot"] is None and shown["sweep_table"] is None
     sweep = SENS.run_sweep(session, "auto", 0.8, 1.2, 9, extra_axes=True, device="cpu")
     assert session.sweep is sweep and sweep.kind == "insertion" and 1.0 in sweep.scales
-    md, main, table, ex1, ex2 = SENS.sweep_views(session)
+    shown = SENS.sweep_views(session)
+    main, table, ex1, ex2 = shown["sweep_plot"], shown["sweep_table"], shown["sweep_extra1"], shown["sweep_extra2"]
     names = [tr["name"] for tr in main["data"]]
     assert "weighted total" in names and "predictions" in names
     total = next(tr for tr in main["data"] if tr["name"] == "weighted total")
@@ -34,7 +35,7 @@ def test_sweep_views_before_and_after_a_sweep(session):
     # new weights redraw from the stored curves: no batch runs
     calls = BATCH_STATS["calls"]
     session.weights = {**session.weights, "latent_area": 3.0}
-    _, main2, _, _, _ = SENS.sweep_views(session)
+    main2 = SENS.sweep_views(session)["sweep_plot"]
     assert BATCH_STATS["calls"] == calls
     total2 = next(tr for tr in main2["data"] if tr["name"] == "weighted total")["customdata"]
     assert not np.allclose(total2, total["customdata"])
@@ -55,7 +56,8 @@ def test_balance_then_undo(session):
     for group in {gb.inputs[t] for t in balanced}:
         shares = [gb.shares[t] for t in balanced if gb.inputs[t] == group]
         assert max(shares) / min(shares) - 1 < 0.01, group
-    md, fig = SENS.balance_views(session, pred)
+    shown = SENS.balance_views(session, pred)
+    md, fig = shown["balance_md"], shown["balance_plot"]
     assert "Undo" in md and [tr["name"] for tr in fig["data"]] == ["current weights", "balanced"]
     assert SENS.undo_balance(session) and session.weights == before
     assert not SENS.undo_balance(session)

@@ -7,7 +7,9 @@ import tempfile
 import pandas as pd
 import pytest
 
-import geoviz.app.dashboard as ui
+from geoviz.app.labels import TOTAL
+from geoviz.app.layout import build_demo
+from geoviz.app.sessions import clone_session, demo_session
 from geoviz.engine.combine import combine
 from geoviz.engine.terms import FAMILIES, REGISTRY
 
@@ -19,8 +21,8 @@ def skipped(value) -> bool:
 
 @pytest.fixture(scope="module")
 def built():
-    session = ui.demo_session("cpu")
-    demo = ui.build_demo("cpu", preload=session, sessions_dir=tempfile.mkdtemp(prefix="geoviz-sessions-"))
+    session = demo_session("cpu")
+    demo = build_demo("cpu", preload=session, sessions_dir=tempfile.mkdtemp(prefix="geoviz-sessions-"))
     return demo, session
 
 
@@ -43,11 +45,11 @@ def test_slider_input_sets_one_weight_and_sends_only_the_open_tab(built):
     handler = server[0]
     outputs = {o.elem_id: o for o in handler.outputs if o.elem_id}
 
-    session = ui._clone(template)
+    session = clone_session(template)
     pred = session.report.predictions[1]
     for tab, live in (("", ()), ("checkpoints", ("ckpt_table", "ckpt_lines", "ckpt_bars")),
                       ("sensitivity", ("sweep_md", "sweep_table", "balance_md"))):
-        out = handler.fn(session, pred, ui.TOTAL, "contribution", 0.65, 2.5, tab)
+        out = handler.fn(session, pred, TOTAL, "contribution", 0.65, 2.5, tab)
         assert session.weights["latent_dice"] == 2.5
         assert template.weights["latent_dice"] != 2.5, "the preloaded demo session must not change"
         weights = session.effective_weights()
@@ -69,11 +71,21 @@ def test_master_slider_scales_its_family(built):
     family = next(iter(FAMILIES))
     master = by_id(demo, f"master_{family}")
     handler = next(f for f in slider_events(demo, master) if f.fn is not None)
-    session = ui._clone(template)
-    handler.fn(session, session.inspect, ui.TOTAL, "contribution", 0.65, 0.5, "")
+    session = clone_session(template)
+    handler.fn(session, session.inspect, TOTAL, "contribution", 0.65, 0.5, "")
     assert session.family_scale[family] == 0.5
     eff = session.effective_weights()
     for t in FAMILIES[family]:
         assert eff[t] == pytest.approx(0.5 * session.weights[t])
     other = [t for t in REGISTRY if REGISTRY[t].family != family]
     assert all(eff[t] == session.weights[t] for t in other)
+
+
+def test_every_view_the_modules_declare_is_a_component_of_the_page(built):
+    demo, _ = built
+    page = demo.geoviz_page
+    declared = {n for names in page.view_names.values() for n in names}
+    assert declared and not [n for n in declared if n not in page]
+    # the API's weights are named after their terms (w_<term>, m_<family>), not by position
+    api = demo.get_api_info()["named_endpoints"]["/weights"]["parameters"]
+    assert [p["parameter_name"] for p in api][-len(page.weight_names()):] == page.weight_names()

@@ -58,7 +58,7 @@ def installed(tmp_path_factory):
 def test_imports_come_from_the_installed_package(installed):
     bin_dir, work = installed
     out = _run([str(bin_dir / "python"), "-c",
-                "import geoviz, losses, geoviz.app.dashboard as ui; print(geoviz.__file__); print(losses.__file__); "
+                "import geoviz, losses, geoviz.app.sessions as ui; print(geoviz.__file__); print(losses.__file__); "
                 "print(ui.ASSETS); print(geoviz.__version__)"], cwd=work)
     assert out.returncode == 0, out.stderr
     geoviz_file, losses_file, assets, version = out.stdout.split()

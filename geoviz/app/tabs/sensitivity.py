@@ -1,9 +1,10 @@
-"""The dashboard's Sensitivity tab: what it computes and shows, without Gradio.
+"""The Sensitivity tab: scale/shift/rotation sweeps and the gradient balance.
 
-Scale/shift/rotation sweeps of the session's sample (:mod:`geoviz.sweeps`), their curves weighted by
-the session's current weights, and the gradient balance (:mod:`geoviz.balance`) of the prediction
-being inspected — with "Balance" and "Undo" acting on the session's weights. ``ui.py`` wires these to
-components; the tests call them directly.
+Sweeps of the session's sample (:mod:`geoviz.analysis.sweeps`), their curves weighted by the
+session's current weights, and the gradient balance (:mod:`geoviz.analysis.balance`) of the
+prediction being inspected — with "Balance" and "Undo" acting on the session's weights. ``views``
+and the functions it calls are plain Python (the tests call them directly); ``build`` and ``wire``
+put them on the page. Its weighted views are sent only while it is open.
 """
 
 from __future__ import annotations
@@ -11,12 +12,16 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import gradio as gr
 import numpy as np
 import pandas as pd
 
 import geoviz.report.figures as FG
 from geoviz.analysis.balance import BalanceResult, balance_weights, gradient_balance
 from geoviz.analysis.sweeps import Sweep, period_sweep, scale_sweep
+from geoviz.app.labels import TERM_LABELS, WEIGHT_TERMS
+from geoviz.app.page import FOCUS, Page
+from geoviz.app.state import Focus
 from geoviz.data.readers import InputError
 from geoviz.engine.terms import FAMILIES, REGISTRY
 from geoviz.engine.weights import preset, preset_for
@@ -25,11 +30,16 @@ from geoviz.models.choice import ModelChoice
 if TYPE_CHECKING:
     from geoviz.app.state import Session
 
-__all__ = ["run_sweep", "sweep_views", "balance_views", "apply_balance", "undo_balance", "SWEEP_HELP", "BALANCE_BOUND"]
+__all__ = ["ID", "TITLE", "VIEWS", "LAZY", "views", "build", "wire", "run_sweep", "sweep_views", "balance_views",
+           "apply_balance", "undo_balance", "SWEEP_HELP", "BALANCE_BOUND"]
+
+ID, TITLE, LAZY = "sensitivity", "Sensitivity", True
+VIEWS = {"weighted": ("sweep_md", "sweep_plot", "sweep_table", "sweep_extra1", "sweep_extra2", "balance_md",
+                      "balance_plot")}
 
 BALANCE_BOUND = 10.0  # a balanced weight stays within 10× of the preset's, either way
 
-LABELS = {name: t.label for name, t in REGISTRY.items()}
+LABELS = TERM_LABELS
 AXIS_TITLES = {"scale": "scale s of the object (1 = the target's size)", "shift_x": "horizontal shift (px)",
                "shift_y": "vertical shift (px)", "rotation": "rotation of the material (degrees)",
                "period": "period ratio s of the material (1 = the target's period)"}
@@ -90,12 +100,14 @@ def _responses_table(sweep: Sweep, weights: dict[str, float]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def sweep_views(session: Session) -> tuple[str, dict | None, pd.DataFrame | None, dict | None, dict | None]:
-    """``(summary markdown, scale figure, responses table, first extra-axis figure, second)`` at the
-    session's current weights; placeholders before a sweep ran."""
+def sweep_views(session: Session) -> dict:
+    """``sweep_md`` (summary), ``sweep_plot`` (the scale sweep), ``sweep_table`` (responses) and
+    ``sweep_extra1``/``2`` (shift or rotation) at the session's current weights; placeholders (None)
+    before a sweep ran."""
     sweep = getattr(session, "sweep", None)
     if sweep is None:
-        return "Press **Run sweep** to compute the response curves of this sample.", None, None, None, None
+        return {"sweep_md": "Press **Run sweep** to compute the response curves of this sample.", "sweep_plot": None,
+                "sweep_table": None, "sweep_extra1": None, "sweep_extra2": None}
     w = session.effective_weights()
     kind = "object scaled about its contact point" if sweep.kind == "insertion" else "material period scaled"
     flagged = sweep.flagged()
@@ -130,11 +142,13 @@ def sweep_views(session: Session) -> tuple[str, dict | None, pd.DataFrame | None
                                       title=f"Response to {axis.replace('_', ' ')}", labels=LABELS, weights=w,
                                       reference_x=0.0))
     extras += [None] * (2 - len(extras))
-    return "\n\n".join(lines), main, _responses_table(sweep, w), extras[0], extras[1]
+    return {"sweep_md": "\n\n".join(lines), "sweep_plot": main, "sweep_table": _responses_table(sweep, w),
+            "sweep_extra1": extras[0], "sweep_extra2": extras[1]}
 
 
-def balance_views(session: Session, pred: str) -> tuple[str, dict]:
-    """Gradient shares of ``pred`` at the current weights (and after the last balance, if any)."""
+def balance_views(session: Session, pred: str) -> dict:
+    """``balance_md`` and ``balance_plot``: gradient shares of ``pred`` at the current weights (and
+    after the last balance, if any)."""
     w = session.effective_weights()
     gb = gradient_balance(session.report, w, pred)
     last: BalanceResult | None = getattr(session, "last_balance", None)
@@ -165,7 +179,14 @@ def balance_views(session: Session, pred: str) -> tuple[str, dict]:
                                                                              for t, why in last.capped.items()))
     head = ("Each term's share of the weighted gradient norm of **its own input** (norms compare only on a "
             "common input: latents for 002/001, depth for 000/004, the image for 003).")
-    return head + "\n\n" + "\n".join(lines), fig
+    return {"balance_md": head + "\n\n" + "\n".join(lines), "balance_plot": fig}
+
+
+def views(session: Session, focus: Focus, kinds) -> dict:
+    """The sweep's and the balance's views (kind ``weighted``)."""
+    if "weighted" not in kinds:
+        return {}
+    return {**sweep_views(session), **balance_views(session, focus.pred_in(session))}
 
 
 def apply_balance(session: Session, terms: list[str] | None, scope: str, pred: str) -> BalanceResult:
@@ -193,3 +214,75 @@ def undo_balance(session: Session) -> bool:
     session.weights, session.family_scale = session.weight_history.pop()
     session.last_balance = None
     return True
+
+
+def build(page: Page) -> None:
+    """The sweep's controls and views, then the gradient balance."""
+    add = page.add
+    gr.Markdown(SWEEP_HELP)
+    with gr.Row():
+        add("sweep_kind", gr.Radio(["auto", "insertion", "material"], value="auto", label="sweep", elem_id="sweep_kind",
+                                   scale=2))
+        add("sweep_lo", gr.Number(0.7, label="scale from", elem_id="sweep_lo", minimum=0.05, scale=1))
+        add("sweep_hi", gr.Number(1.3, label="to", elem_id="sweep_hi", minimum=0.05, scale=1))
+        add("sweep_n", gr.Number(25, label="steps", precision=0, elem_id="sweep_n", minimum=5, maximum=101, scale=1))
+        add("sweep_extra", gr.Checkbox(True, label="also shift (insertion) / rotate (material)", scale=2))
+        add("sweep_btn", gr.Button("Run sweep", variant="primary", elem_id="run_sweep", scale=1))
+    add("sweep_md", gr.Markdown(elem_id="sweep_md"))
+    add("sweep_plot", gr.Plot(show_label=False, elem_id="sweep_plot"))
+    add("sweep_table", gr.Dataframe(interactive=False, elem_id="sweep_table", wrap=True))
+    with gr.Row():
+        add("sweep_extra1", gr.Plot(show_label=False, elem_id="sweep_extra1"))
+        add("sweep_extra2", gr.Plot(show_label=False, elem_id="sweep_extra2"))
+    gr.Markdown("### Gradient balance")
+    add("balance_md", gr.Markdown(elem_id="balance_md"))
+    add("balance_plot", gr.Plot(show_label=False, elem_id="balance_plot"))
+    with gr.Row():
+        add("balance_terms", gr.CheckboxGroup([(TERM_LABELS[t], t) for t in WEIGHT_TERMS], elem_id="balance_terms",
+                                              label="terms to balance (none ticked: every weighted term)", scale=4))
+        with gr.Column(scale=1, min_width=200):
+            add("balance_scope", gr.Radio(["this prediction", "all predictions"], value="this prediction",
+                                          label="balance on", elem_id="balance_scope"))
+            add("balance_btn", gr.Button("Balance", variant="primary", elem_id="balance"))
+            add("undo_btn", gr.Button("Undo", elem_id="undo_balance"))
+
+
+def _session(v) -> Session:
+    if v.state is None:
+        raise InputError("session", "nothing is loaded yet", "press Diagnose first")
+    return v.state
+
+
+def wire(page: Page) -> None:
+    """Run sweep, Balance and Undo."""
+    own = list(VIEWS["weighted"])
+    reweighted = [*page.weight_names(), *page.outputs_of("weighted"), "config_out", "preset"]
+
+    def on_sweep(v, progress):
+        session = _session(v)
+
+        def report_progress(done, total, message):
+            progress((done, total), desc=f"sweep: {message}")
+
+        run_sweep(session, v.sweep_kind, v.sweep_lo, v.sweep_hi, v.sweep_n, bool(v.sweep_extra), v.device,
+                  report_progress)
+        return views(session, v.focus(), ["weighted"])
+
+    page.on(page["sweep_btn"].click, on_sweep, ["state", "sweep_kind", "sweep_lo", "sweep_hi", "sweep_n", "sweep_extra",
+                                                "device", "inspect"], own, special=("progress",), api_name="sweep",
+            compute=True)
+
+    def on_balance(v):
+        session = _session(v)
+        apply_balance(session, list(v.balance_terms or []), v.balance_scope, v.focus().pred_in(session))
+        return page.compose(session, v.focus(), ["weights", "weighted"])
+
+    def on_undo(v):
+        if v.state is None or not undo_balance(v.state):
+            gr.Info("nothing to undo")
+            return {}
+        return page.compose(v.state, v.focus(), ["weights", "weighted"])
+
+    page.on(page["balance_btn"].click, on_balance, ["state", "balance_terms", "balance_scope", *FOCUS], reweighted,
+            api_name="balance", compute=True)
+    page.on(page["undo_btn"].click, on_undo, ["state", *FOCUS], reweighted, api_name="undo_balance")

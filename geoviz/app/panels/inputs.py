@@ -1,0 +1,167 @@
+"""The inputs panel: context, target, mask, predictions (and optional depth, latents, camera, k_obj),
+the Diagnose button and the demo samples; and what Diagnose does.
+
+Reading the inputs is :class:`geoviz.app.uploads.Uploads` (plain Python); this module lays the
+controls out and wires them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from geoviz.app.components import image_upload
+from geoviz.app.describe import failed_notice
+from geoviz.app.page import FOCUS, HIDDEN, Page
+from geoviz.app.sessions import ASSETS, follow_kind, new_session, set_weight_values
+from geoviz.app.uploads import Uploads, mask_from_editor, params_from_controls, path_of, paths_of, replace_with_upload
+from geoviz.data.calibration import calibrate_folder, extract_zip
+from geoviz.data.tempfiles import new_temp_dir
+from geoviz.models.depth import DEPTH_SOURCES
+
+__all__ = ["VIEWS", "views", "build", "build_examples", "wire", "uploads_of", "UPLOADS", "MODEL_CHOICES", "example_row"]
+
+VIEWS: dict[str, tuple[str, ...]] = {}  # the inputs show what the user gave, not the session
+DEPTH_FILES = [".npy", ".npz", ".tif", ".tiff", ".png"]
+# the page names of the controls an Uploads is read from, by its fields
+UPLOADS = {"context": "context", "target": "target", "mask_source": "mask_choice", "mask_file": "mask_file",
+           "mask_editor": "mask_editor", "diff_threshold": "diff_threshold", "predictions": "preds",
+           "target_depth": "target_depth", "prediction_depths": "pred_depths", "depth_kind": "depth_kind",
+           "latents": "latents", "camera_file": "camera_file", "f_px": "f_px", "f_mm": "f_mm",
+           "sensor_width_mm": "sensor_w", "k_obj": "k_obj", "sample_kind": "kind_choice"}
+MODEL_CHOICES = ["depth_source", "align_depth", "latent_choice"]  # how latents and depths are obtained
+# /diagnose's parameters in 0.1's order (API scripts pass them by position)
+DIAGNOSE_INPUTS = ["state", "device", "context", "target", "mask_choice", "mask_file", "mask_editor", "diff_threshold",
+                   "preds", "target_depth", "pred_depths", "depth_kind", "latents", "camera_file", "f_px", "f_mm",
+                   "sensor_w", "k_obj", *FOCUS[1:], *MODEL_CHOICES, "kind_choice"]
+
+
+def uploads_of(v) -> Uploads:
+    """The inputs panel's values (a handler's Values) as an Uploads."""
+    return Uploads(**{field: v[name] for field, name in UPLOADS.items()})
+
+
+def views(session, focus, kinds) -> dict:
+    """None: the inputs panel shows what was uploaded."""
+    return {}
+
+
+def example_row(folder: Path) -> list:
+    """A demo sample's files in the order of the examples' inputs."""
+    preds = sorted(str(p) for p in (folder / "pred").glob("*.png"))
+    depths = sorted(str(p) for p in (folder / "pred_depth").glob("*.npy"))
+    cam = folder / "camera.json"
+    return [str(folder / "context.png"), str(folder / "target.png"), str(folder / "mask.png"), preds,
+            str(folder / "target_depth.npy"), depths, str(cam) if cam.exists() else None]
+
+
+def build(page: Page) -> None:
+    """The inputs panel's controls and the Diagnose button."""
+    add = page.add
+    with gr.Row():
+        add("context", image_upload(label="context", elem_id="context", height=160))
+        add("target", image_upload(label="target", elem_id="target", height=160))
+    add("mask_choice", gr.Radio(["upload", "drawn", "difference"], value="upload", label="mask from", elem_id="mask_choice"))
+    with gr.Tabs():
+        with gr.Tab("upload"):
+            add("mask_file", image_upload(label="mask (white = inside; RGBA uses alpha)", elem_id="mask", height=160))
+        with gr.Tab("draw"):
+            add("mask_editor", gr.ImageEditor(type="numpy", image_mode="RGBA", label="paint the region on the target",
+                                              elem_id="mask_editor", height=260))
+        with gr.Tab("|target − context|"):
+            add("diff_threshold", gr.Slider(0.0, 0.5, value=0.04, step=0.005, label="threshold", elem_id="diff_threshold"))
+    add("preds", gr.File(file_count="multiple", file_types=["image"], elem_id="preds",
+                         label="predictions (file name = checkpoint; <name>~2 = a second run)"))
+    with gr.Accordion("depth · latents · camera · k_obj", open=False):
+        add("target_depth", gr.File(label="target depth (.npy .npz .tif, 16-bit .png in mm)", elem_id="target_depth",
+                                    file_types=DEPTH_FILES))
+        add("pred_depths", gr.File(file_count="multiple", label="prediction depths (file name = checkpoint)",
+                                   elem_id="pred_depths", file_types=DEPTH_FILES))
+        add("depth_kind", gr.Radio(["auto (from file name)", "metric", "inverse"], value="auto (from file name)",
+                                   label="depth kind"))
+        add("depth_source", gr.Radio(list(DEPTH_SOURCES), value="uploaded", elem_id="depth_source",
+                                     label="prediction depth: uploaded maps, or estimated by Depth Anything V2 Small"))
+        add("align_depth", gr.Checkbox(True, elem_id="align_depth", label="align estimated depth onto the target "
+                                       "(least-squares scale and shift outside the mask)"))
+        add("latent_choice", gr.Radio(["proxy", "TAEF1", "uploaded only"], value="proxy", elem_id="latent_choice",
+                                      label="latents: proxy (offline), TAEF1 (real Flux latents), or uploaded only"))
+        add("latents", gr.File(file_count="multiple", label="latents: context_latents.*, target_latents.*, <checkpoint>.*",
+                               file_types=[".safetensors", ".pt", ".npy"], elem_id="latents"))
+        add("camera_file", gr.File(label="camera.json", file_types=[".json"], elem_id="camera_file"))
+        with gr.Row():
+            add("f_px", gr.Number(label="f_px", elem_id="f_px", minimum=0))
+            add("f_mm", gr.Number(label="f_mm", minimum=0))
+            add("sensor_w", gr.Number(label="sensor width mm", minimum=0))
+        with gr.Row():
+            add("k_obj", gr.Number(label="k_obj (empty: calibrate on the target)", elem_id="k_obj", minimum=0))
+            add("calib_zip", gr.File(label="calibrate k_obj from a .zip of samples", file_types=[".zip"],
+                                     elem_id="calib_zip"))
+        add("calib_md", gr.Markdown())
+    add("kind_choice", gr.Radio(["auto", "insertion", "material"], value="auto", elem_id="kind_choice",
+                                label="sample kind — decides the weight preset and how the scale is read"))
+    add("diagnose", gr.Button("Diagnose", variant="primary", elem_id="diagnose"))
+
+
+def build_examples(page: Page) -> None:
+    """The demo samples: clicking one fills the inputs and diagnoses it."""
+    page.add("examples", gr.Examples(
+        examples=[example_row(ASSETS / "insert_box"), example_row(ASSETS / "tiles_wall")],
+        inputs=page.all(["context", "target", "mask_file", "preds", "target_depth", "pred_depths", "camera_file"]),
+        label="demo samples (assets/)", examples_per_page=4))
+
+
+def wire(page: Page) -> None:
+    """Diagnose (button, demo samples), calibration, the prediction list and the mask editor."""
+    everything = page.everything()
+    inputs = [*DIAGNOSE_INPUTS, *page.weight_names(), *page.param_names()]
+
+    def on_diagnose(v, progress):
+        progress(0, desc="loading inputs")
+        sample = uploads_of(v).to_sample()
+        new = new_session(sample, params_from_controls(v.params()), {}, v.device, progress,
+                          page.models_from(v.latent_choice, v.depth_source, v.align_depth), warn=gr.Warning)
+        set_weight_values(new, v.weights())
+        follow_kind(new)
+        if v.state is not None:
+            new.files = v.state.files
+        for n in sample.notices:
+            gr.Info(n)
+        return {"state": new, **page.compose(new, v.focus(), ["session", "weights", "weighted"])}
+
+    diagnosed = page.on(page["diagnose"].click, on_diagnose, inputs, everything, special=("progress",),
+                        api_name="diagnose", compute=True)
+    page.then_predictions(diagnosed)
+    page.chain(diagnosed, lambda v: {"notices": failed_notice(v.state)}, ["state"], ["notices"], how="failure",
+               **HIDDEN)
+    examples = page["examples"]
+    example_run = page.chain(examples.load_input_event, on_diagnose, inputs, everything, how="then",
+                             special=("progress",), compute=True)
+    page.then_predictions(example_run)
+
+    def on_calibrate(v):
+        path = path_of(v.calib_zip)
+        if not path:
+            return {}
+        cal = calibrate_folder(extract_zip(path, new_temp_dir("calib-")))
+        return {"k_obj": cal.k_obj, "calib_md": f"k_obj = **{cal.k_obj:.5g}** from {len(cal.per_sample)} samples "
+                f"({cal.depth_kind} depth); per-sample k within {100 * cal.spread:.1f}% of the median"}
+
+    page.on(page["calib_zip"].upload, on_calibrate, ["calib_zip"], ["k_obj", "calib_md"], api_name="calibrate",
+            compute=True)
+    preds = page["preds"]
+    page.add("preds_seen", gr.State([]))  # the prediction files already in the list: an upload replaces them
+
+    def on_upload(v):
+        new, seen = replace_with_upload(v.preds, v.preds_seen)
+        return {"preds": new, "preds_seen": seen}
+
+    page.on(preds.upload, on_upload, ["preds", "preds_seen"], ["preds", "preds_seen"], **HIDDEN)
+    page.on(preds.delete, lambda v: {"preds_seen": paths_of(v.preds)}, ["preds"], ["preds_seen"], **HIDDEN)
+    page.on(preds.clear, lambda v: {"preds_seen": []}, [], ["preds_seen"], **HIDDEN)
+    page.on(page["target"].change, lambda v: {"mask_editor": {"background": v.target, "layers": [],
+                                                              "composite": v.target} if v.target else None},
+            ["target"], ["mask_editor"], **HIDDEN)
+    page.on(page["mask_editor"].change,
+            lambda v: {"mask_choice": "drawn"} if mask_from_editor(v.mask_editor) is not None else {},
+            ["mask_editor"], ["mask_choice"], **HIDDEN)

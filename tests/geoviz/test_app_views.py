@@ -1,0 +1,180 @@
+"""Every tab's and panel's ``views`` called directly, as plain Python (no Blocks, no server): each
+returns exactly the views it declares, and what they show is the session's numbers."""
+
+import base64
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from geoviz.app import layout
+from geoviz.app.labels import TERM_LABELS, TOTAL, fmt
+from geoviz.app.panels import inputs, summary, weights
+from geoviz.app.sessions import ASSETS, clone_session, demo_session, new_session
+from geoviz.app.state import Focus, Update
+from geoviz.app.tabs import (
+    checkpoints,
+    datasets,
+    depth,
+    heatmaps,
+    latent,
+    overview,
+    params,
+    sensitivity,
+    share,
+    texture,
+)
+from geoviz.data.layouts import load_sample
+from geoviz.data.synth import write_dataset
+from geoviz.engine.combine import combine
+from geoviz.engine.weights import PRESETS
+
+
+def decoded(typed: dict) -> np.ndarray:
+    """A plotly typed array (``figures.typed_array``) back to NumPy."""
+    shape = tuple(int(n) for n in typed["shape"].split(","))
+    return np.frombuffer(base64.b64decode(typed["bdata"]), dtype=np.float32).reshape(shape)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return demo_session("cpu")
+
+
+@pytest.fixture(scope="module")
+def tiles():
+    return new_session(load_sample(ASSETS / "tiles_wall"), None, PRESETS["material replacement"], "cpu")
+
+
+@pytest.mark.parametrize("module", layout.MODULES, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_each_module_returns_exactly_the_views_it_declares(demo, module):
+    for kind, names in module.VIEWS.items():
+        got = module.views(clone_session(demo), Focus(demo.report.predictions[1]), [kind])
+        assert set(got) == set(names), (kind, set(got) ^ set(names))
+    assert module.views(demo, Focus(), ["no such kind"]) == {}
+
+
+def test_compose_leaves_a_closed_lazy_tab_alone(demo):
+    closed = layout.compose(demo, Focus(), ("weighted",), ("overview",))
+    assert "ckpt_table" not in closed and "sweep_md" not in closed and "bars" in closed
+    opened = layout.compose(demo, Focus(), ("weighted",), ("checkpoints",))
+    assert "ckpt_table" in opened and "sweep_md" not in opened
+    assert list(layout.view_names()["weighted"])[-1] == "report_json"  # API clients read it as out[-1]
+
+
+def test_summary_cards_and_numbers_are_combines(demo):
+    s = clone_session(demo)
+    s.weights = {**s.weights, "latent_dice": 2.0}
+    shown = summary.views(s, Focus(), ["session", "weighted"])
+    want = combine(s.report, s.effective_weights()).totals
+    assert shown["report_json"]["totals"] == pytest.approx(want, rel=1e-12)
+    for total in want.values():
+        assert f"{total:.4f}" in shown["totals"]
+    best = min(want, key=want.get)
+    assert f'class="total-card best" data-pred="{best}"' in shown["totals"]
+    assert isinstance(shown["inspect"], Update) and shown["inspect"].settings["choices"] == s.report.predictions
+    assert "sample **insert_box**" in shown["notices"] and "weights **custom**" in shown["notices"]
+
+
+def test_overview_table_holds_every_term_and_the_totals(demo):
+    shown = overview.views(demo, Focus(), ["weighted", "session"])
+    table, c = shown["table"], demo.combined()
+    assert isinstance(table, pd.DataFrame)
+    assert list(table["term"])[1:-1] == [TERM_LABELS[t] for t in demo.report.terms]
+    total = table[table["term"] == "TOTAL"].iloc[0]
+    for p in demo.report.predictions:
+        assert total[f"{p} weighted"] == fmt(c.totals[p])
+    assert shown["skipped"].startswith("**Skipped terms**") or shown["skipped"] == "No term was skipped."
+
+
+def test_heatmap_follows_the_focus(demo):
+    pred = demo.report.predictions[2]
+    fig = heatmaps.views(demo, Focus(pred, TOTAL, "contribution", 0.4), ["inspect"])["heatmap"]
+    assert fig["layout"]["title"]["text"].startswith(f"{pred} · weighted total contribution")
+    grad = heatmaps.views(demo, Focus(pred, "latent_dice", "gradient", 0.4), ["weighted"])["heatmap"]
+    assert "Dice" in grad["layout"]["title"]["text"] and "gradient" in grad["layout"]["title"]["text"]
+    unknown = heatmaps.views(demo, Focus("nope", "nonsense"), ["inspect"])["heatmap"]  # falls back, never fails
+    assert demo.inspect in unknown["layout"]["title"]["text"]
+
+
+def test_latent_depth_and_texture_show_the_inspected_prediction(demo, tiles):
+    pred = demo.report.predictions[1]
+    res = demo.report.results[pred]
+    lat = latent.views(demo, Focus(pred), ["prediction"])
+    heat = next(tr for tr in lat["m_hat"]["data"] if tr["type"] == "heatmap")
+    m_hat = np.asarray(res["latent_dice"].extras["m_hat"], dtype=np.float32)
+    shown = decoded(heat["z"])
+    assert shown.shape[0] <= m_hat.shape[0] and shown.shape[1] <= m_hat.shape[1]
+    assert np.nanmax(shown) == pytest.approx(float(np.nanmax(m_hat)), abs=0.05)
+    assert lat["decoded"].settings == {"visible": False}  # proxy latents decode to nothing
+    assert f"Dice loss {fmt(res['latent_dice'].value)}" in lat["latent_md"]
+    dep = depth.views(demo, Focus(pred), ["prediction"])
+    assert f"000: inside {fmt(res['depth_inside'].value)}" in dep["depth_md"]
+    assert all(dep[f] is not None for f in depth.FIGURES)
+    ins = texture.views(demo, Focus(pred), ["prediction"])["texture_md"]
+    assert "insertion sample" in ins
+    mat = texture.views(tiles, Focus(tiles.report.predictions[0]), ["prediction"])["texture_md"]
+    est = tiles.report.scales[tiles.report.predictions[0]].estimate
+    assert f"**{est:.3f}**" in mat
+
+
+def test_checkpoints_by_step_with_the_best_starred(demo):
+    shown = checkpoints.views(demo, Focus(demo.report.predictions[0]), ["session", "weighted", "prediction"])
+    table = shown["ckpt_table"]
+    names = [c.lstrip("★ ") for c in table["checkpoint"]]
+    assert names == sorted(names, key=lambda p: int(p.split("_")[1]))
+    best = min(demo.combined().totals, key=demo.combined().totals.get)
+    assert list(table["checkpoint"]).count(f"★ {best}") == 1
+    assert [caption for _, caption in shown["gallery"]] == names
+    target, pred = shown["image_slider"]
+    assert target is demo.sample.target and pred is demo.sample.predictions[demo.report.predictions[0]]
+
+
+def test_weights_panel_shows_the_sessions_weights_and_widens_a_slider(demo):
+    s = clone_session(demo)
+    s.weights = {**s.weights, "latent_area": 9.0}
+    shown = weights.views(s, Focus(), ["weights"])
+    wide = shown["w_latent_area"]
+    assert isinstance(wide, Update) and wide.value == 9.0 and wide.settings["maximum"] >= 9.0
+    assert shown["w_latent_dice"] == s.weights["latent_dice"] and shown["preset"] == "custom"
+    assert shown["config_out"].endswith("weights.json")
+
+
+def test_params_show_the_session_params(demo):
+    shown = params.views(demo, Focus(), ["session"])
+    assert shown["settings"] == "leak-free"
+    assert shown["p_change_mask_temperature"] == demo.params["change_mask"]["temperature"]
+    assert "In force: change mask **leak-free**" in shown["settings_md"]
+
+
+def test_share_sets_notes_only_on_a_restore(demo):
+    s = clone_session(demo)
+    s.notes = "look at step_0500"
+    assert share.views(s, Focus(), ["session", "weighted"]) == {}
+    assert share.views(s, Focus(), ["restore"]) == {"notes": "look at step_0500"}
+    assert share.session_id("http://host:7860/?session=abc") == "abc" and share.session_id(" abc ") == "abc"
+
+
+def test_sensitivity_placeholder_before_a_sweep(demo):
+    shown = sensitivity.views(clone_session(demo), Focus(), ["weighted"])
+    assert "Run sweep" in shown["sweep_md"] and shown["sweep_plot"] is None
+    assert "Share of the weighted gradient" in shown["balance_plot"]["layout"]["title"]["text"]
+
+
+def test_datasets_views_sort_worst_first(tmp_path):
+    root = tmp_path / "root"
+    write_dataset(root / "synth", n_samples=2, size=64, checkpoints={"good": 1.0, "bad": 1.4})
+    shown = datasets.dataset_views(root.resolve(), "synth", "total", dict(PRESETS["object insertion"]))
+    table = shown["ds_table"]
+    assert list(table["total"]) == sorted(table["total"], reverse=True)
+    assert set(table["checkpoint"]) == {"good", "bad"} and table.iloc[0]["checkpoint"] == "bad"
+    assert "2 samples × 2 checkpoints" in shown["ds_md"] and len(shown["ds_gallery"]) == 4
+
+
+def test_inputs_panel_reads_the_demo_files_into_a_sample():
+    row = inputs.example_row(ASSETS / "insert_box")
+    names = ["context", "target", "mask_file", "preds", "target_depth", "pred_depths", "camera_file"]
+    values = {n: None for n in inputs.UPLOADS.values()}
+    values.update(dict(zip(names, row)), mask_choice="upload")
+    sample = inputs.uploads_of(values).to_sample()
+    assert sample.name == "target" and sorted(sample.predictions) == sorted(load_sample(ASSETS / "insert_box").predictions)
