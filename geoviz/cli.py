@@ -37,8 +37,8 @@ from geoviz.engine.evaluate import evaluate, resolve_kind
 from geoviz.engine.terms import REGISTRY
 from geoviz.engine.weights import WeightsConfig, preset, preset_for
 from geoviz.models.choice import ModelChoice
+from geoviz.report.bundles import export_bundle, import_bundle, report_html
 from geoviz.report.figures import step_of
-from geoviz.report.session import export_bundle, import_bundle, report_html
 from geoviz.version import __version__
 
 __all__ = ["main", "evaluate_dataset"]

@@ -64,7 +64,9 @@ class CatalogEntry:
     """One geometry term: ``name``; ``family`` (``latent``, ``depth``, ``scale``, ``monodepth``,
     ``texture``); ``spec`` (its document, ``"000"``–``"004"``); ``inputs`` (the keyword inputs it
     reads, of :data:`INPUT_NAMES`); ``default_weight`` (the document's starter); ``groups`` (the
-    parameter groups it reads); ``value(step) -> scalar tensor``."""
+    parameter groups it reads); ``value(step) -> scalar tensor``; ``per_sample(step) -> [B]``, each
+    sample's value of a batch (NaN where one has none), for terms whose value is not the mean of
+    one-sample calls' values computed cheaply otherwise (None: call ``value`` one sample at a time)."""
 
     name: str
     family: str
@@ -73,6 +75,7 @@ class CatalogEntry:
     default_weight: float
     groups: tuple[str, ...]
     value: Callable[[Step], torch.Tensor]
+    per_sample: Callable[[Step], torch.Tensor] | None = None
 
 
 
@@ -171,7 +174,8 @@ class Step:
         return self.memo_get("g2", lambda: g2_monodepth_loss(self.values["depth_pred"], self.values["depth_tgt"], self.region()))
 
 
-def depth_scale_value(s: Step) -> torch.Tensor:
+def _depth_scale_parts(s: Step):
+    """001's change mask, its depth at the latent grid, f in latent pixels, k_obj and the depth mode."""
     q = s.params["depth_scale"]
     m_hat = s.change_mask()
     h, w = m_hat.shape[-2:]
@@ -184,9 +188,28 @@ def depth_scale_value(s: Step) -> torch.Tensor:
             raise ValueError("depth_scale needs k_obj (in params.depth_scale or as k_obj=…) or depth_tgt to calibrate on")
         k = per_sample_k_obj(s.reference(), depth_at(s["depth_tgt"], (h, w)), f_lat, depth_mode=mode,
                              depth_stat=q["depth_stat"])
-    loss, _ = depth_aware_scale_loss(m_hat, depth_at(s["depth_pred"], (h, w)), f_lat, k, depth_mode=mode,
-                                     depth_stat=q["depth_stat"])
+    return m_hat, depth_at(s["depth_pred"], (h, w)), f_lat, k, mode
+
+
+def depth_scale_value(s: Step) -> torch.Tensor:
+    """001: the mean over valid samples of (log s_pred/s_exp)²."""
+    m_hat, d_lat, f_lat, k, mode = _depth_scale_parts(s)
+    loss, _ = depth_aware_scale_loss(m_hat, d_lat, f_lat, k, depth_mode=mode, depth_stat=s.params["depth_scale"]["depth_stat"])
     return loss
+
+
+def depth_scale_per_sample(s: Step) -> torch.Tensor:
+    """001 per sample: (log s_pred/s_exp)² ``[B]``, NaN where a sample has no valid size or depth."""
+    m_hat, d_lat, f_lat, k, mode = _depth_scale_parts(s)
+    _, info = depth_aware_scale_loss(m_hat, d_lat, f_lat, k, depth_mode=mode, depth_stat=s.params["depth_scale"]["depth_stat"])
+    ratio = torch.log((info.s_pred + 1e-6) / (info.s_exp.clamp_min(0.0) + 1e-6)).square().flatten()
+    return torch.where(info.valid.flatten(), ratio, torch.full_like(ratio, float("nan")))
+
+
+def _target_for(s: Step) -> torch.Tensor:
+    """The target image broadcast to the predictions' batch (the texture losses pair them)."""
+    pred, tgt = s["image_pred"], s["image_tgt"]
+    return tgt.expand(pred.shape[0], *tgt.shape[1:]) if tgt.shape[0] != pred.shape[0] else tgt
 
 
 def spectral_value(s: Step) -> torch.Tensor:
@@ -223,7 +246,7 @@ CATALOG: dict[str, CatalogEntry] = {e.name: e for e in [
     CatalogEntry("depth_edge", "depth", "000", ("depth_pred", "depth_tgt", "mask"), 0.2 * 0.5, ("depth_consistency",),
                  lambda s: s.depth_terms().edge),
     CatalogEntry("depth_scale", "scale", "001", ("z_pred", "z_ctx", "mask", "depth_pred", "f_px"), 0.1, ("change_mask", "depth_scale"),
-                 depth_scale_value),
+                 depth_scale_value, depth_scale_per_sample),
     CatalogEntry("mono_adepth", "monodepth", "004", ("depth_pred", "depth_tgt", "mask"), 1.0, ("monodepth",),
                  lambda s: s.g2().adepth),
     CatalogEntry("mono_rdepth", "monodepth", "004", ("depth_pred", "depth_tgt", "mask"), 1.0, ("monodepth",),
@@ -233,16 +256,21 @@ CATALOG: dict[str, CatalogEntry] = {e.name: e for e in [
     CatalogEntry("mono_ssi", "monodepth", "004", ("depth_pred", "depth_tgt", "mask"), 0.0, ("monodepth",),
                  lambda s: ssi_loss(s["depth_pred"], s["depth_tgt"], s.region())),
     CatalogEntry("pixel_masked_mse", "texture", "003", ("image_pred", "image_tgt", "mask"), 1.0, (),
-                 lambda s: F.mse_loss(s["image_pred"] * s["mask"], s["image_tgt"] * s["mask"])),
+                 lambda s: F.mse_loss(s["image_pred"] * s["mask"], s["image_tgt"] * s["mask"]),
+                 lambda s: ((s["image_pred"] - s["image_tgt"]) * s["mask"]).square().mean(dim=(1, 2, 3))),
     CatalogEntry("texture_spectral", "texture", "003", ("image_pred", "image_tgt", "mask"), 0.1, ("texture_spectral",),
-                 spectral_value),
+                 spectral_value,
+                 lambda s: SpectralPeriodLoss(**s.params["texture_spectral"]).per_sample(s["image_pred"], _target_for(s), s["mask"])),
     CatalogEntry("texture_log_polar", "texture", "003", ("image_pred", "image_tgt", "mask"), 0.02, ("texture_log_polar",),
-                 lambda s: LogPolarAlignLoss(**s.params["texture_log_polar"])(s["image_pred"], s["image_tgt"], s["mask"])),
+                 lambda s: LogPolarAlignLoss(**s.params["texture_log_polar"])(s["image_pred"], s["image_tgt"], s["mask"]),
+                 lambda s: LogPolarAlignLoss(**s.params["texture_log_polar"]).per_sample(s["image_pred"], _target_for(s),
+                                                                                       s["mask"])),
     CatalogEntry("texture_scale_consistency", "texture", "003", ("image_pred", "image_pred2", "mask"), 0.05, ("texture_spectral",),
                  lambda s: ScaleConsistencyLoss(
         **{k: s.params["texture_spectral"][k] for k in ("r_bins", "tau", "min_bin")})(s["image_pred"], s["image_pred2"], s["mask"])),
     CatalogEntry("texture_acf", "texture", "003", ("image_pred", "image_tgt", "mask"), 0.02, ("texture_acf",),
-                 lambda s: ACFPeriodLoss(**s.params["texture_acf"])(s["image_pred"], s["image_tgt"], s["mask"])),
+                 lambda s: ACFPeriodLoss(**s.params["texture_acf"])(s["image_pred"], s["image_tgt"], s["mask"]),
+                 lambda s: ACFPeriodLoss(**s.params["texture_acf"]).per_sample(s["image_pred"], s["image_tgt"], s["mask"])),
 ]}
 # what each term reads, by name (a view kept in step with CATALOG by register)
 TERM_INPUTS: dict[str, tuple[str, ...]] = {name: e.inputs for name, e in CATALOG.items()}

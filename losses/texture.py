@@ -288,7 +288,16 @@ class SpectralPeriodLoss(torch.nn.Module):
 
     def combine_terms(self, t: dict[str, torch.Tensor]) -> torch.Tensor:
         """The loss from :meth:`terms`' parts (so a caller that wants both computes once)."""
-        return (self.w_peak * t["peak"] + self.w_band * t["band"]).mean()
+        return self.per_sample_of(t).mean()
+
+    def per_sample_of(self, t: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Each sample's value ``w_peak·peak + w_band·band`` ``[B]`` from :meth:`terms`' parts."""
+        return self.w_peak * t["peak"] + self.w_band * t["band"]
+
+    @full_precision
+    def per_sample(self, pred, target, mask) -> torch.Tensor:
+        """Each sample's value ``[B]`` (the loss is their mean)."""
+        return self.per_sample_of(self.terms(pred, target, mask))
 
     @full_precision
     def forward(self, pred, target, mask, center_override=None):
@@ -365,6 +374,12 @@ class LogPolarAlignLoss(torch.nn.Module):
         return self.w * (a - b).square().mean()
 
     @full_precision
+    def per_sample(self, pred, target, mask) -> torch.Tensor:
+        """Each sample's ``w·mean((L_pred − L_tgt)²)`` ``[B]`` (the loss is their mean)."""
+        a, b = self.maps(pred, target, mask)
+        return self.w * (a - b).square().mean(dim=(1, 2, 3))
+
+    @full_precision
     def forward(self, pred, target, mask):
         """``pred``, ``target`` ``[B,C,H,W]``, ``mask`` ``[B,1,H,W]`` → scalar (maps, then their MSE)."""
         return self.loss_from_maps(*self.maps(pred, target, mask))
@@ -417,3 +432,15 @@ class ACFPeriodLoss(torch.nn.Module):
     def forward(self, pred, target, mask):
         """``pred``, ``target`` ``[B,C,H,W]``, ``mask`` ``[B,1,H,W]`` → scalar."""
         return self.loss_from_analysis(*self.analyse(pred, target, mask))
+
+    @full_precision
+    def per_sample(self, pred, target, mask) -> torch.Tensor:
+        """Each sample's ``w·(log p_pred − log p_tgt)²`` ``[B]`` (the loss is their mean). A target of
+        batch 1 is analysed once for every prediction."""
+        kw = dict(r_bins=self.r_bins, tau=self.tau, min_rel=self.min_rel, max_rel=self.max_rel)
+        p = acf_analysis(pred, mask, **kw).period
+        shared_mask = mask.dim() < 4 or mask.shape[0] == 1
+        if target.shape[0] != pred.shape[0] and not shared_mask:
+            target = target.expand(pred.shape[0], *target.shape[1:])
+        t = acf_analysis(target, mask, **kw).period.detach()
+        return self.w * _log_ratio_sq(p, t)

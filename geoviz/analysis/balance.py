@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from geoviz.data.memo import SharedMemo
 from geoviz.engine.evaluate import Report
 
 __all__ = ["GradientBalance", "BalanceResult", "gradient_balance", "balance_weights"]
@@ -69,27 +70,30 @@ class BalanceResult:
 
 # {id(report): {prediction: {input group: (members, Gram matrix)}}}: weight-independent, so computed once
 # per report (a Report is never changed after `evaluate`); an entry leaves with its report
-_GRAMS: dict[int, dict[str, dict[str, tuple[list[str], np.ndarray]]]] = {}
+_GRAMS = SharedMemo()
 
 
 def _grams(report: Report, prediction: str) -> dict[str, tuple[list[str], np.ndarray]]:
     """``{input: (terms, G)}`` with ``G[i, j] = ⟨g_i, g_j⟩`` (float64) over the computed terms of
     each input group: every norm the balance needs at any weights, without touching the maps again."""
-    per_report = _GRAMS.get(id(report))
-    if per_report is None:
-        per_report = _GRAMS[id(report)] = {}
+    def new_table() -> SharedMemo:
         weakref.finalize(report, _GRAMS.pop, id(report), None)
-    if prediction not in per_report:
-        res = report.results[prediction]
-        groups: dict[str, tuple[list[str], np.ndarray]] = {}
-        for group in sorted({r.input for r in res.values()}):
-            members = [t for t in report.terms
-                       if res[t].input == group and res[t].value is not None and res[t].gradient_full is not None]
-            stacked = np.stack([res[t].gradient_full.astype(np.float64).ravel() for t in members]) if members \
-                else np.zeros((0, 0))
-            groups[group] = (members, stacked @ stacked.T)
-        per_report[prediction] = groups
-    return per_report[prediction]
+        return SharedMemo()
+
+    per_report = _GRAMS.get_or_make(id(report), new_table)
+    return per_report.get_or_make(prediction, lambda: _gram_groups(report, prediction))
+
+
+def _gram_groups(report: Report, prediction: str) -> dict[str, tuple[list[str], np.ndarray]]:
+    res = report.results[prediction]
+    groups: dict[str, tuple[list[str], np.ndarray]] = {}
+    for group in sorted({r.input for r in res.values()}):
+        members = [t for t in report.terms
+                   if res[t].input == group and res[t].value is not None and res[t].gradient_full is not None]
+        stacked = np.stack([res[t].gradient_full.astype(np.float64).ravel() for t in members]) if members \
+            else np.zeros((0, 0))
+        groups[group] = (members, stacked @ stacked.T)
+    return groups
 
 
 def gradient_balance(report: Report, weights: dict[str, float], prediction: str) -> GradientBalance:

@@ -14,13 +14,13 @@ multi-scale gradient) are evaluated per slice, which at these sizes costs millis
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 
 import torch
 
 import losses
-import losses.texture as T
 from geoviz.engine.terms import (
     TermInputs,
     boundary_perfect,
@@ -29,9 +29,8 @@ from geoviz.engine.terms import (
     params_key,
     reference,
     resolve_params,
-    spectral_loss,
 )
-from losses.catalog import CATALOG, Step, depth_at
+from losses.catalog import CATALOG, Step
 
 __all__ = ["batch_values", "batched", "change_mask", "BATCH_STATS", "BATCHED_TERMS"]
 
@@ -120,15 +119,10 @@ def _depth_part(part: str):
 def _depth_scale(inp, p):
     if inp.f_px is None:
         return "needs the camera: upload camera.json or enter f_px"
-    q = p["depth_scale"]
-    mode, f_lat, k_obj, why = depth_scale_setup(inp, p)
+    _, _, k_obj, why = depth_scale_setup(inp, p)
     if k_obj is None:
         return why
-    m_hat = change_mask(inp, p)
-    d_pred = depth_at(inp.depth_pred, m_hat.shape[-2:])
-    _, info = losses.depth_aware_scale_loss(m_hat, d_pred, f_lat, k_obj, depth_mode=mode, depth_stat=q["depth_stat"])
-    ratio = torch.log((info.s_pred + 1e-6) / (info.s_exp.clamp_min(0.0) + 1e-6)).square().flatten()
-    return torch.where(info.valid.flatten(), ratio, torch.full_like(ratio, float("nan")))
+    return _catalog_per_sample("depth_scale")(inp, p)
 
 
 def _g2(inp, p):
@@ -146,34 +140,28 @@ def _mono(part: str):
     return values
 
 
-def _pixel_masked_mse(inp, p):
-    return ((inp.image_pred - inp.image_tgt) * inp.mask).square().mean(dim=(1, 2, 3))
+def _batch_step(inp: TermInputs, p: dict) -> Step:
+    """The batch as one catalog Step (the N predictions stacked; context, target and mask shared)."""
+
+    def make():
+        values = {"z_pred": inp.z_pred, "z_tgt": inp.z_tgt, "z_ctx": inp.z_ctx, "mask": inp.mask,
+                  "image_pred": inp.image_pred, "image_tgt": inp.image_tgt, "f_px": inp.f_px,
+                  "depth_pred": inp.depth_pred, "depth_tgt": inp.depth_tgt, "depth_kind": inp.depth_kind,
+                  "k_obj": inp.k_obj, "image_width": inp.image_pred.shape[-1]}
+        return Step({k: v for k, v in values.items() if v is not None}, p)
+
+    return _memo(inp, ("batch_step", json.dumps(p, sort_keys=True, default=str)), make)
 
 
-def _target(inp: TermInputs) -> torch.Tensor:
-    return inp.image_tgt.expand(_n(inp), -1, -1, -1)
+def _catalog_per_sample(name: str) -> Callable[[TermInputs, dict], torch.Tensor]:
+    """A term's per-sample values from the catalog (``CatalogEntry.per_sample``): no formula of
+    ``losses`` is re-derived here."""
+    entry = CATALOG[name]
 
+    def values(inp: TermInputs, p: dict) -> torch.Tensor:
+        return entry.per_sample(_batch_step(inp, p)).reshape(-1)
 
-def _texture_spectral(inp, p):
-    loss = spectral_loss(p)
-    t = loss.terms(inp.image_pred, _target(inp), inp.mask)
-    return loss.w_peak * t["peak"] + loss.w_band * t["band"]
-
-
-def _texture_log_polar(inp, p):
-    q = p["texture_log_polar"]
-    loss = T.LogPolarAlignLoss(out_r=q["out_r"], out_t=q["out_t"], r_min=q["r_min"])
-    a, b = loss.maps(inp.image_pred, _target(inp), inp.mask)
-    return loss.w * (a - b).square().mean(dim=(1, 2, 3))
-
-
-def _texture_acf(inp, p):
-    q = p["texture_acf"]
-    kw = dict(r_bins=q["r_bins"], tau=q["tau"], min_rel=q["min_rel"], max_rel=q["max_rel"])
-    # each image's ACF is its own: the target's is analysed once, not once per prediction
-    pred = T.acf_analysis(inp.image_pred, inp.mask, **kw).period
-    tgt = T.acf_analysis(inp.image_tgt, inp.mask, **kw).period
-    return T.ACFPeriodLoss(**kw).w * (torch.log(pred.clamp_min(1e-12)) - torch.log(tgt.clamp_min(1e-12))).square()
+    return values
 
 
 _DEPTH_TERMS = {"depth_inside", "depth_outside", "depth_edge", "depth_scale", "mono_adepth", "mono_rdepth",
@@ -193,10 +181,10 @@ BATCHED_TERMS: dict[str, Callable[[TermInputs, dict], torch.Tensor | str]] = {
     "mono_rdepth": _mono("rdepth"),
     "mono_rgrad": _mono("rgrad"),
     "mono_ssi": _mono("ssi"),
-    "pixel_masked_mse": _pixel_masked_mse,
-    "texture_spectral": _texture_spectral,
-    "texture_log_polar": _texture_log_polar,
-    "texture_acf": _texture_acf,
+    "pixel_masked_mse": _catalog_per_sample("pixel_masked_mse"),
+    "texture_spectral": _catalog_per_sample("texture_spectral"),
+    "texture_log_polar": _catalog_per_sample("texture_log_polar"),
+    "texture_acf": _catalog_per_sample("texture_acf"),
 }
 
 
@@ -225,9 +213,12 @@ def _one_by_one(name: str) -> Callable[[TermInputs, dict], torch.Tensor | str]:
 
 
 def batched(name: str) -> Callable[[TermInputs, dict], torch.Tensor | str]:
-    """The batched values of term ``name``: its formula here, else its catalog value per prediction.
+    """The batched values of term ``name``: its formula here or the catalog's per-sample values, else
+    its catalog value per prediction.
     (``texture_scale_consistency`` compares two runs of one checkpoint: a synthetic prediction has none.)"""
-    return BATCHED_TERMS.get(name) or _one_by_one(name)
+    if name in BATCHED_TERMS:
+        return BATCHED_TERMS[name]
+    return _catalog_per_sample(name) if CATALOG[name].per_sample is not None else _one_by_one(name)
 
 
 def batch_values(inp: TermInputs, params: dict | None, names: list[str]) -> dict[str, torch.Tensor | str]:

@@ -32,7 +32,7 @@ from geoviz.app.tabs import (
 )
 from geoviz.data.tempfiles import MAX_AGE_S
 from geoviz.models.choice import resolve_device
-from geoviz.report.session import SessionStore
+from geoviz.report.bundles import SessionStore
 from geoviz.version import __version__
 
 __all__ = ["build_demo", "TABS", "MODULES", "KINDS", "devices"]

@@ -22,7 +22,7 @@ from geoviz.engine.evaluate import Report, estimate_depths, evaluate
 from geoviz.engine.terms import FAMILIES, REGISTRY, resolve_params
 from geoviz.engine.weights import PRESETS, WeightsConfig, preset, preset_for, preset_matching
 from geoviz.models.choice import ModelChoice
-from geoviz.report.session import export_bundle
+from geoviz.report.bundles import export_bundle
 
 __all__ = ["ASSETS", "DEFAULT_PRESET", "new_session", "evaluate_with", "demo_session", "session_from_bundle",
            "bundle_bytes", "session_dir", "weights_file", "clone_session", "forget_session", "follow_kind",

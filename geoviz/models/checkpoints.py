@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from geoviz.data.memo import SharedMemo
 from geoviz.data.readers import InputError
 
 __all__ = ["WeightsUnavailable", "read_state_dict", "load_strict", "hub_file", "reachable", "UNREACHABLE", "RETRY_S"]
@@ -71,7 +72,7 @@ def load_strict(module: nn.Module, sd: dict[str, torch.Tensor], label: str) -> N
     module.load_state_dict(sd, strict=True)
 
 
-UNREACHABLE: dict[tuple[str, str], tuple[float, str]] = {}  # (repo, file) → (when, why): not retried for a while
+UNREACHABLE = SharedMemo()  # (repo, file) → (when, why): not retried for a while
 RETRY_S = 600.0
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
+from geoviz.data.memo import SharedMemo
 from geoviz.data.readers import InputError
 from geoviz.models.checkpoints import WeightsUnavailable
 from geoviz.models.depth import load_depth_anything_v2_small
@@ -31,21 +32,17 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
-LOADED: dict[tuple, object] = {}
+LOADED = SharedMemo()  # (kind, weights, device) -> the loaded model
 
 
 def cached_model(kind: str, weights: str | os.PathLike | None, device: str | torch.device = "cpu"):
     """A loaded estimator (``kind="depth"``) or TAEF1 encoder (``kind="taef1"``), loaded once per
     weights file and device (the dashboard and the CLI share them between requests)."""
-    key = (kind, str(weights), str(device))
-    if key not in LOADED:
-        if kind == "depth":
-            LOADED[key] = load_depth_anything_v2_small(weights, device)
-        elif kind == "taef1":
-            LOADED[key] = load_taef1(weights, None, device)
-        else:
-            raise ValueError(kind)
-    return LOADED[key]
+    loaders = {"depth": lambda: load_depth_anything_v2_small(weights, device),
+               "taef1": lambda: load_taef1(weights, None, device)}
+    if kind not in loaders:
+        raise ValueError(kind)
+    return LOADED.get_or_make((kind, str(weights), str(device)), loaders[kind])
 
 
 class UploadedLatentsOnly:

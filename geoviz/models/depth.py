@@ -26,6 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from geoviz.data.memo import SharedMemo
 from geoviz.models.checkpoints import hub_file, load_strict, read_state_dict
 
 __all__ = ["DepthAnythingV2Small", "load_depth_anything_v2_small", "DepthEstimator",
@@ -253,23 +254,18 @@ def load_depth_anything_v2_small(weights: str | os.PathLike | None = None, devic
 # ---- using an estimator on a sample -------------------------------------------------------------------
 
 DEPTH_SOURCES = ("uploaded", "estimate missing", "estimate all")
-_ESTIMATES: dict[tuple, torch.Tensor] = {}  # (estimator id, image hash) → [H,W] estimate; bounded below
-_MAX_ESTIMATES = 64
+_ESTIMATES = SharedMemo(maxsize=64)  # (estimator id, image hash) → [H,W] estimate
 
 
 def _estimate(estimator, image, sample, device):
     """The estimator's map of one image ``[H,W]`` (cached per estimator and image content)."""
     import numpy as np
 
-    key = (id(estimator), sample._array_hash(image))
-    hit = _ESTIMATES.get(key)
-    if hit is None:
+    def make():
         x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].to(device)
-        hit = estimator(x)[0, 0].float().cpu().numpy()
-        if len(_ESTIMATES) >= _MAX_ESTIMATES:
-            _ESTIMATES.pop(next(iter(_ESTIMATES)))
-        _ESTIMATES[key] = hit
-    return hit
+        return estimator(x)[0, 0].float().cpu().numpy()
+
+    return _ESTIMATES.get_or_make((id(estimator), sample._array_hash(image)), make)
 
 
 def align_scale_shift(estimate, reference, region) -> tuple[float, float]:

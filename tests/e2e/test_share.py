@@ -8,7 +8,7 @@ import pytest
 from gradio_client import Client, handle_file
 from test_api import call
 
-from geoviz.report.session import import_bundle
+from geoviz.report.bundles import import_bundle
 
 
 def _summary(out):

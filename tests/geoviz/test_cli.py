@@ -102,7 +102,7 @@ def test_calibrate_and_report_commands(tmp_path, capsys):
     assert main(["calibrate", str(ROOT / "assets" / "calibration"), "--depth-kind", "inverse"]) == 0
     assert "inverse depth" in capsys.readouterr().out
     from geoviz.data.layouts import load_sample
-    from geoviz.report.session import export_bundle
+    from geoviz.report.bundles import export_bundle
 
     s = load_sample(ROOT / "assets" / "insert_box")
     r = evaluate(s, device="cpu", cache=None)

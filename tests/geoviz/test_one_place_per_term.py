@@ -53,7 +53,7 @@ sweep = geoviz.scale_sweep(sample, scales=[0.8, 1.0, 1.25], device="cpu", terms=
 found["sweep"] = sweep.values.get("toy_offset")
 
 # bundles: the value travels and comes back
-from geoviz.report.session import export_bundle, import_bundle
+from geoviz.report.bundles import export_bundle, import_bundle
 data = export_bundle(sample, report.values, weights=geoviz.preset("object insertion"), scales=report.scales,
                      kind=report.kind)
 back = import_bundle(data)

@@ -21,7 +21,7 @@ from geoviz.app.sessions import (
 from geoviz.app.state import Focus, Session
 from geoviz.app.uploads import path_of
 from geoviz.data.readers import InputError
-from geoviz.report.session import import_bundle, report_html
+from geoviz.report.bundles import import_bundle, report_html
 
 __all__ = ["ID", "TITLE", "VIEWS", "LAZY", "views", "build", "wire", "base_url", "session_id"]
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import geoviz.report.session as SS
+import geoviz.report.bundles as SS
 from geoviz.data.layouts import load_sample
 from geoviz.data.readers import InputError
 from geoviz.engine.evaluate import evaluate
 from geoviz.engine.weights import PRESETS
-from geoviz.report.session import SessionStore, export_bundle, import_bundle, report_html
+from geoviz.report.bundles import SessionStore, export_bundle, import_bundle, report_html
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
