@@ -44,7 +44,7 @@ lint: $(VENV)/.dev-installed
 
 # pdoc renders the docstrings (reStructuredText style) to static HTML; no network at build or view time
 docs: $(VENV)/.dev-installed
-	$(PY) -m pdoc losses geoviz --docformat restructuredtext -o docs/api
+	$(PY) -m pdoc losses geoviz --docformat google -o docs/api
 	@echo "open docs/api/index.html"
 
 golden: $(VENV)/.dev-installed

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+from pathlib import Path
 
 import pytest
 
@@ -56,7 +57,7 @@ def test_reference_builds_offline_with_every_public_name(tmp_path):
     import pdoc
     import pdoc.render
 
-    pdoc.render.configure(docformat="restructuredtext")
+    pdoc.render.configure(docformat="google")  # as `make docs` renders
     pdoc.pdoc("losses", output_directory=tmp_path)
     page = (tmp_path / "losses.html").read_text(encoding="utf-8")
     for name in losses.__all__:
@@ -65,3 +66,22 @@ def test_reference_builds_offline_with_every_public_name(tmp_path):
 
     # offline: no script, stylesheet or image fetched from a network (links in the text are fine)
     assert not re.search(r'<(script|img)[^>]+src="https?://|<link[^>]+href="https?://', page)
+
+
+def test_google_args_sections_render_as_lists():
+    """``make docs`` renders an ``Args:`` section as a list of names (restructuredtext ran them together)."""
+    pytest.importorskip("pdoc", reason="pdoc is installed by requirements-dev.txt (make test / make docs)")
+    import pdoc.doc
+    import pdoc.render
+
+    import geoviz.engine.evaluate as evaluate_module
+
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    assert "--docformat google" in makefile
+    pdoc.render.configure(docformat="google")
+    html = pdoc.render.html_module(pdoc.doc.Module(evaluate_module), {})
+    start = html.index('<div class="docstring"><p>Compute every term')
+    block = html[start: html.index("</ul>", start)]
+    assert "<h6" in block and "Arguments:" in block
+    for name in ("sample", "params", "device", "cache"):
+        assert f"<li><strong>{name}:</strong>" in block, name

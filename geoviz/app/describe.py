@@ -45,6 +45,9 @@ def notices_md(session: Session) -> str:
     items = [f"sample **{esc(r.sample_name)}** · {kind} · weights **{preset_name}** · {settings_text(r.params)}",
              f"device **{dev}** · image {r.image_size[1]}×{r.image_size[0]} · latents {r.latent_size[1]}×{r.latent_size[0]}"]
     items += [f"⚠ {esc(n)}" for n in r.notices]
+    if session.notes:  # a shared session's notes come first: they say what to look at
+        items.insert(0, f"📝 **Notes from whoever shared this session:** {esc(session.notes)}")
+        return "\n\n".join(items[:3]) + ("\n\n" + "\n".join(f"- {n}" for n in items[3:]) if len(items) > 3 else "")
     return "\n\n".join(items[:2]) + ("\n\n" + "\n".join(f"- {n}" for n in items[2:]) if len(items) > 2 else "")
 
 

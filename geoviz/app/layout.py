@@ -14,7 +14,7 @@ import torch
 
 from geoviz.app.labels import refresh_terms
 from geoviz.app.page import FOCUS, HIDDEN, Page
-from geoviz.app.panels import inputs, summary, weights
+from geoviz.app.panels import images, inputs, summary, weights
 from geoviz.app.sessions import forget_session
 from geoviz.app.state import Focus, Session
 from geoviz.app.style import CSS
@@ -40,7 +40,7 @@ __all__ = ["build_demo", "TABS", "MODULES", "KINDS", "devices"]
 TABS = [overview, heatmaps, latent, depth, texture, checkpoints, sensitivity, params, share, datasets]
 # the order views are composed and sent in; the summary last, so the exact numbers are every
 # event's last output (API clients read them as out[-1])
-MODULES = [weights, inputs, *TABS, summary]
+MODULES = [weights, inputs, images, *TABS, summary]
 KINDS = ("session", "weights", "weighted", "prediction", "inspect", "restore")
 
 
@@ -113,16 +113,18 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
             gr.Markdown(f"## geoviz · geometry-loss diagnostics for insertion & material LoRAs  <small>v{__version__}</small>")
             page.add("device", gr.Dropdown(devices(), value=device, label="device", scale=0, min_width=120,
                                            elem_id="device"))
-        summary.build(page)
+        page.add("notices", gr.Markdown(elem_id="notices"))
         with gr.Row():
-            with gr.Column(scale=1, min_width=320):
+            with gr.Column(scale=4):  # what is diagnosed and how it came out, above the fold
+                summary.build(page)
+                images.build(page)
+                _results(page)
+            with gr.Column(scale=1, min_width=340):
+                with gr.Accordion("Diagnose your own images", open=True, elem_id="inputs_panel"):
+                    inputs.build(page)
+                    inputs.build_examples(page)
                 with gr.Accordion("Weights", open=True, elem_id="weights_panel"):
                     weights.build(page)
-                with gr.Accordion("Inputs", open=True):
-                    inputs.build(page)
-                inputs.build_examples(page)
-            with gr.Column(scale=3):
-                _results(page)
         for module in MODULES:
             module.wire(page)
         _wire_open_tab(page)

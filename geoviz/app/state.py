@@ -38,6 +38,7 @@ class Session:
     last_balance: Any = None  # geoviz.balance.BalanceResult of the last balance
     kind_choice: str = "auto"  # auto | insertion | material (the report says what it resolved to)
     notes: str = ""  # the notes of the bundle or link it was restored from
+    table_show: str = "weighted"  # what the Overview table's cells show: weighted | raw | share
 
     def effective_weights(self) -> dict[str, float]:
         """Each term's slider weight × its family master: the weights ``combine`` and exports use."""

@@ -555,6 +555,12 @@ def _save_npy(path: Path, arr: np.ndarray) -> None:
     np.save(path, arr.astype(np.float32), allow_pickle=False)
 
 
+def _save_depth(path: Path, arr: np.ndarray) -> None:
+    """A bundled depth map as compressed ``.npz`` (key ``depth``, float32: exact, and a synthetic
+    scene's piecewise-smooth depth compresses ~300×)."""
+    np.savez_compressed(path, depth=arr.astype(np.float32))
+
+
 def _save_json(path: Path, obj) -> None:
     path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
@@ -582,7 +588,7 @@ def write_insert_box(out: Path, size: int = 512) -> dict:
     _save_png(out / "context.png", context.rgb)
     _save_png(out / "target.png", target.rgb)
     _save_png(out / "mask.png", target.mask)
-    _save_npy(out / "target_depth.npy", target.depth)
+    _save_depth(out / "target_depth.npz", target.depth)
     _save_json(out / "camera.json", target.camera)
     truth = {"object": dataclasses.asdict(scene.obj), "predictions": {}}
     for i, (name, (s, edit)) in enumerate(INSERT_PREDICTIONS.items()):
@@ -593,7 +599,7 @@ def write_insert_box(out: Path, size: int = 512) -> dict:
         elif edit == "drift":
             rgb = background_drift(rgb, r.mask)
         _save_png(out / "pred" / f"{name}.png", rgb)
-        _save_npy(out / "pred_depth" / f"{name}.npy", r.depth)
+        _save_depth(out / "pred_depth" / f"{name}.npz", r.depth)
         truth["predictions"][name] = {"object_scale": s, "edit": edit, "mask_area_px": float(r.mask.sum())}
     truth["target_mask_area_px"] = float(target.mask.sum())
     _save_json(out / "truth.json", truth)
@@ -609,7 +615,7 @@ def write_tiles_wall(out: Path, size: int = 512) -> dict:
     _save_png(out / "context.png", context.rgb)
     _save_png(out / "target.png", target.rgb)
     _save_png(out / "mask.png", target.region_mask)
-    _save_npy(out / "target_depth.npy", target.depth)
+    _save_depth(out / "target_depth.npz", target.depth)
     _save_json(out / "camera.json", target.camera)
     period_px = scene.camera.f_px * scene.region.material.period / scene.wall_z
     truth = {"tile_period_m": scene.region.material.period, "tile_period_px": period_px, "predictions": {}}
@@ -619,7 +625,7 @@ def write_tiles_wall(out: Path, size: int = 512) -> dict:
             sc = rotate_region_material(sc, angle)
         r = render(sc)
         _save_png(out / "pred" / f"{name}.png", r.rgb)
-        _save_npy(out / "pred_depth" / f"{name}.npy", r.depth)
+        _save_depth(out / "pred_depth" / f"{name}.npz", r.depth)
         truth["predictions"][name] = {"period_scale": s, "rotation_deg": angle, "tile_period_px": period_px * s}
     _save_json(out / "truth.json", truth)
     return truth
@@ -643,7 +649,7 @@ def write_calibration(out: Path, size: int = 512) -> dict:
         scene = calibration_scene(z, f, size)
         r = render(scene)
         _save_png(d / "mask.png", r.mask)
-        _save_npy(d / "depth.npy", r.depth)
+        _save_depth(d / "depth.npz", r.depth)
         _save_json(d / "camera.json", r.camera)
         truth[f"{i:02d}"] = {"z_front_m": z, "f_px": scene.camera.f_px}
     obj = calibration_scene(2.0, 500.0, size).obj

@@ -143,7 +143,7 @@ def test_estimated_depth_through_the_app(client):
     by the test fixture) fills them, aligned onto the uploaded target depth."""
     d = ASSETS / "insert_box"
     files = dict(ctx=handle_file(str(d / "context.png")), tgt=handle_file(str(d / "target.png")),
-                 m_file=handle_file(str(d / "mask.png")), t_depth=handle_file(str(d / "target_depth.npy")),
+                 m_file=handle_file(str(d / "mask.png")), t_depth=handle_file(str(d / "target_depth.npz")),
                  pr=[handle_file(str(d / "pred" / "step_1000.png"))])
     plain = call(client, "/diagnose", **files)[-1]
     assert plain["values"]["step_1000"]["depth_inside"] is None

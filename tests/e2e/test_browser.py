@@ -46,7 +46,7 @@ def test_heatmap_term_and_kind_switch(page):
     title = "() => document.querySelector('#heatmap .gtitle').textContent"
     assert "weighted total" in page.evaluate(title)
     page.locator("#heat_term input").click()
-    page.get_by_role("option", name="depth_edge").click()
+    page.get_by_role("option", name="depth edges").click()  # labels, not ids
     page.wait_for_function(f"() => ({title})().includes('depth edges')", timeout=30_000)
     page.get_by_label("gradient").check()
     page.wait_for_function(f"() => ({title})().includes('gradient')", timeout=30_000)
@@ -113,3 +113,29 @@ def test_closed_tab_catches_up_when_opened_and_updates_live_when_open(page):
                            timeout=30_000)
     page.wait_for_timeout(1000)
     assert _agree(page)
+
+
+def test_the_first_screen_shows_what_is_diagnosed_and_one_mask_control(browser, app_url):
+    """At 1280×800, without scrolling: the cards, the three images under diagnosis and the entry to
+    diagnose one's own images; the mask source is one control whose choice shows only its input; the
+    browser console stays free of errors."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(app_url, wait_until="load")
+    page.wait_for_selector("#totals .total-value", timeout=90_000)
+    page.wait_for_function("() => document.querySelector('#shown_pred img') !== null", timeout=60_000)
+    for sel in ("#totals .total-card", "#shown_context img", "#shown_target img", "#shown_pred img", "#inputs_panel"):
+        box = page.locator(sel).first.bounding_box()
+        assert box is not None and box["y"] + min(box["height"], 40) <= 800, (sel, box)
+    assert page.locator("#mask").is_visible() and not page.locator("#mask_editor").is_visible()
+    page.locator("#mask_choice").get_by_text("drawn on the target").click()
+    page.wait_for_function("() => document.querySelector('#mask_editor')?.offsetParent !== null"
+                           " && !document.querySelector('#mask')?.offsetParent", timeout=10_000)
+    assert not page.locator("#diff_threshold").is_visible()
+    page.locator("#mask_choice").get_by_text("|target − context|").click()
+    page.wait_for_function("() => document.querySelector('#diff_threshold')?.offsetParent !== null", timeout=10_000)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "first_screen_1280.png"))
+    assert errors == [], errors
+    page.close()

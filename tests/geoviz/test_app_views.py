@@ -82,8 +82,14 @@ def test_overview_table_holds_every_term_and_the_totals(demo):
     assert isinstance(table, pd.DataFrame)
     assert list(table["term"])[1:-1] == [TERM_LABELS[t] for t in demo.report.terms]
     total = table[table["term"] == "TOTAL"].iloc[0]
+    assert list(table.columns) == ["family", "term", "weight", *demo.report.predictions]  # fits: one column each
     for p in demo.report.predictions:
-        assert total[f"{p} weighted"] == fmt(c.totals[p])
+        assert total[p] == fmt(c.totals[p])
+    raw = overview.overview_table(demo, c, "raw")
+    t = demo.report.terms[0]
+    assert raw.iloc[1][demo.report.predictions[0]] == fmt(demo.report.results[demo.report.predictions[0]][t].value)
+    share = overview.overview_table(demo, c, "share")
+    assert share.iloc[-1][demo.report.predictions[0]] == "100%"
     assert shown["skipped"].startswith("**Skipped terms**") or shown["skipped"] == "No term was skipped."
 
 
@@ -178,3 +184,33 @@ def test_inputs_panel_reads_the_demo_files_into_a_sample():
     values.update(dict(zip(names, row)), mask_choice="upload")
     sample = inputs.uploads_of(values).to_sample()
     assert sample.name == "target" and sorted(sample.predictions) == sorted(load_sample(ASSETS / "insert_box").predictions)
+
+
+def test_images_show_the_target_with_its_mask_outlined(demo):
+    from geoviz.app.panels import images
+
+    shown = images.views(demo, Focus(demo.report.predictions[2]), ["session", "prediction"])
+    assert shown["shown_pred"] is demo.sample.predictions[demo.report.predictions[2]]
+    outlined = np.all(np.isclose(shown["shown_target"], images.OUTLINE), axis=2)
+    inside = demo.sample.mask > 0.5
+    edge = inside ^ np.roll(inside, 1, 0) | inside ^ np.roll(inside, 1, 1)
+    assert 0.5 * edge.sum() < outlined.sum() < 6 * edge.sum()
+    from scipy.ndimage import distance_transform_edt
+
+    far = (distance_transform_edt(~inside) > 3) | (distance_transform_edt(inside) > 3)
+    assert not outlined[far].any()  # nothing drawn away from the boundary
+
+
+def test_a_shared_sessions_notes_come_first(demo):
+    s = clone_session(demo)
+    s.notes = "step_3000 grows the box"
+    notices = summary.views(s, Focus(), ["session"])["notices"]
+    assert notices.startswith("📝 **Notes from whoever shared this session:** step_3000 grows the box")
+
+
+def test_a_term_without_a_contribution_map_says_so(demo):
+    pred = demo.report.predictions[0]
+    term = next(t for t in demo.report.terms if demo.report.results[pred][t].ok
+                and demo.report.results[pred][t].contribution is None)
+    title = heatmaps.views(demo, Focus(pred, term, "contribution"), ["inspect"])["heatmap"]["layout"]["title"]["text"]
+    assert "no contribution map" in title and "gradient instead" in title

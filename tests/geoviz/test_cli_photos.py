@@ -95,12 +95,12 @@ def test_the_cli_and_the_dashboard_give_the_same_totals(tmp_path):
 
     ds = tmp_path / "ds"
     (ds / "insert_box").mkdir(parents=True)
-    for f in ("context.png", "target.png", "mask.png", "target_depth.npy", "camera.json"):
+    for f in ("context.png", "target.png", "mask.png", "target_depth.npz", "camera.json"):
         shutil.copy(ASSETS / "insert_box" / f, ds / "insert_box" / f)
     for p in sorted((ASSETS / "insert_box" / "pred").glob("*.png")):
         (ds / "preds" / p.stem / "pred_depth").mkdir(parents=True)
         shutil.copy(p, ds / "preds" / p.stem / "insert_box.png")
-        shutil.copy(ASSETS / "insert_box" / "pred_depth" / f"{p.stem}.npy", ds / "preds" / p.stem / "pred_depth" / "insert_box.npy")
+        shutil.copy(ASSETS / "insert_box" / "pred_depth" / f"{p.stem}.npz", ds / "preds" / p.stem / "pred_depth" / "insert_box.npz")
     out = tmp_path / "r.csv"
     assert main(["evaluate", str(ds), "--out", str(out), "--device", "cpu", "--workers", "0", "--quiet"]) == 0
     session = demo_session("cpu")

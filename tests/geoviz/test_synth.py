@@ -107,8 +107,8 @@ def test_regenerating_reproduces_the_committed_assets(regenerated):
         if rel.suffix == ".png":
             x, y = np.asarray(Image.open(a), dtype=np.int16), np.asarray(Image.open(b), dtype=np.int16)
             assert np.abs(x - y).max() <= 1 and (x != y).mean() < 1e-3, rel
-        elif rel.suffix == ".npy":
-            assert np.allclose(np.load(a), np.load(b), rtol=1e-6), rel
+        elif rel.suffix == ".npz":
+            assert np.allclose(np.load(a)["depth"], np.load(b)["depth"], rtol=1e-6), rel
         else:
             assert json.loads(a.read_text()) == pytest.approx(json.loads(b.read_text()), rel=1e-6), rel
         differing.append(str(rel))
@@ -120,7 +120,7 @@ def test_calibration_k_obj_agrees():
     for d in sorted(p for p in (ASSETS / "calibration").iterdir() if p.is_dir()):
         cam = json.loads((d / "camera.json").read_text())
         mask = load_mask(d / "mask.png")
-        depth = np.load(d / "depth.npy")
+        depth = np.load(d / "depth.npz")["depth"]
         assert depth.dtype == np.float32 and depth.shape == mask.shape
         ks.append((t4(mask), t4(depth), cam["f_px"]))
     assert len(ks) == 24
@@ -137,13 +137,13 @@ def test_insert_box_known_answers():
     truth = json.loads((d / "truth.json").read_text())
     cam = json.loads((d / "camera.json").read_text())
     target_mask = t4(load_mask(d / "mask.png"))
-    target_depth = t4(np.load(d / "target_depth.npy"))
+    target_depth = t4(np.load(d / "target_depth.npz")["depth"])
     k = losses.estimate_k_obj_from_dataset(target_mask, target_depth, cam["f_px"], depth_mode="depth")
     scene = S.demo_scene()
     for name, info in truth["predictions"].items():
         s = info["object_scale"]
         pred = S.render(S.scale_object(scene, s))  # the prediction's object mask (exact)
-        pred_depth = np.load(d / "pred_depth" / f"{name}.npy")
+        pred_depth = np.load(d / "pred_depth" / f"{name}.npz")["depth"]
         assert np.array_equal(pred_depth, pred.depth)
         area = float(losses.area_ratio_loss(t4(pred.mask), target_mask))
         scale, _ = losses.depth_aware_scale_loss(t4(pred.mask), t4(pred_depth), cam["f_px"], k, depth_mode="depth")

@@ -21,7 +21,8 @@ def session():
 
 def test_sweep_views_before_and_after_a_sweep(session):
     shown = SENS.sweep_views(session)
-    assert "Run sweep" in shown["sweep_md"] and shown["sweep_plot"] is None and shown["sweep_table"] is None
+    assert "Run sweep" in shown["sweep_md"] and shown["sweep_plot"] is None and shown["sweep_table"].empty
+    assert list(shown["sweep_table"].columns)[:3] == ["term", "weight", "minimum at s"]  # headers, not "1 2 3"
     sweep = SENS.run_sweep(session, "auto", 0.8, 1.2, 9, extra_axes=True, device="cpu")
     assert session.sweep is sweep and sweep.kind == "insertion" and 1.0 in sweep.scales
     shown = SENS.sweep_views(session)

@@ -15,8 +15,19 @@ from geoviz.app.components import image_upload
 from geoviz.app.describe import failed_notice
 from geoviz.app.page import FOCUS, HIDDEN, Page
 from geoviz.app.sessions import ASSETS, follow_kind, new_session, set_weight_values
-from geoviz.app.uploads import Uploads, mask_from_editor, params_from_controls, path_of, paths_of, replace_with_upload
+from geoviz.app.state import Update
+from geoviz.app.uploads import (
+    MASK_SOURCES,
+    Uploads,
+    mask_from_editor,
+    params_from_controls,
+    path_of,
+    paths_of,
+    replace_with_upload,
+)
 from geoviz.data.calibration import calibrate_folder, extract_zip
+from geoviz.data.layouts import first_file
+from geoviz.data.readers import DEPTH_SUFFIXES
 from geoviz.data.tempfiles import new_temp_dir
 from geoviz.models.depth import DEPTH_SOURCES
 
@@ -50,10 +61,10 @@ def views(session, focus, kinds) -> dict:
 def example_row(folder: Path) -> list:
     """A demo sample's files in the order of the examples' inputs."""
     preds = sorted(str(p) for p in (folder / "pred").glob("*.png"))
-    depths = sorted(str(p) for p in (folder / "pred_depth").glob("*.npy"))
+    depths = sorted(str(p) for p in (folder / "pred_depth").glob("*.np[yz]"))
     cam = folder / "camera.json"
     return [str(folder / "context.png"), str(folder / "target.png"), str(folder / "mask.png"), preds,
-            str(folder / "target_depth.npy"), depths, str(cam) if cam.exists() else None]
+            str(first_file(folder, "target_depth", DEPTH_SUFFIXES)), depths, str(cam) if cam.exists() else None]
 
 
 def build(page: Page) -> None:
@@ -62,15 +73,17 @@ def build(page: Page) -> None:
     with gr.Row():
         add("context", image_upload(label="context", elem_id="context", height=160))
         add("target", image_upload(label="target", elem_id="target", height=160))
-    add("mask_choice", gr.Radio(["upload", "drawn", "difference"], value="upload", label="mask from", elem_id="mask_choice"))
-    with gr.Tabs():
-        with gr.Tab("upload"):
-            add("mask_file", image_upload(label="mask (white = inside; RGBA uses alpha)", elem_id="mask", height=160))
-        with gr.Tab("draw"):
-            add("mask_editor", gr.ImageEditor(type="numpy", image_mode="RGBA", label="paint the region on the target",
-                                              elem_id="mask_editor", height=260))
-        with gr.Tab("|target − context|"):
-            add("diff_threshold", gr.Slider(0.0, 0.5, value=0.04, step=0.005, label="threshold", elem_id="diff_threshold"))
+    # one control says where the mask comes from; it shows that source's input only
+    add("mask_choice", gr.Radio([(label, key) for key, label in MASK_SOURCES.items()], value="upload",
+                                label="mask from", elem_id="mask_choice"))
+    with add("mask_upload_box", gr.Group(visible=True)):
+        add("mask_file", image_upload(label="mask (white = inside; RGBA uses alpha)", elem_id="mask", height=160))
+    with add("mask_draw_box", gr.Group(visible=False)):
+        add("mask_editor", gr.ImageEditor(type="numpy", image_mode="RGBA", label="paint the region on the target",
+                                          elem_id="mask_editor", height=260))
+    with add("mask_diff_box", gr.Group(visible=False)):
+        add("diff_threshold", gr.Slider(0.0, 0.5, value=0.04, step=0.005, label="threshold: mean |target − context| "
+                                        "above it is inside", elem_id="diff_threshold"))
     add("preds", gr.File(file_count="multiple", file_types=["image"], elem_id="preds",
                          label="predictions (file name = checkpoint; <name>~2 = a second run)"))
     with gr.Accordion("depth · latents · camera · k_obj", open=False):
@@ -132,6 +145,8 @@ def wire(page: Page) -> None:
     diagnosed = page.on(page["diagnose"].click, on_diagnose, inputs, everything, special=("progress",),
                         api_name="diagnose", compute=True)
     page.then_predictions(diagnosed)
+    # the page shows the results it just made: scrolled to the cards
+    page.chain(diagnosed, None, [], [], js="() => document.querySelector('#totals')?.scrollIntoView({block: 'start'})")
     page.chain(diagnosed, lambda v: {"notices": failed_notice(v.state)}, ["state"], ["notices"], how="failure",
                **HIDDEN)
     examples = page["examples"]
@@ -162,6 +177,9 @@ def wire(page: Page) -> None:
     page.on(page["target"].change, lambda v: {"mask_editor": {"background": v.target, "layers": [],
                                                               "composite": v.target} if v.target else None},
             ["target"], ["mask_editor"], **HIDDEN)
+    boxes = {"upload": "mask_upload_box", "drawn": "mask_draw_box", "difference": "mask_diff_box"}
+    page.on(page["mask_choice"].change, lambda v: {box: Update.of(visible=v.mask_choice == key) for key, box in boxes.items()},
+            ["mask_choice"], list(boxes.values()), **HIDDEN)
     page.on(page["mask_editor"].change,
             lambda v: {"mask_choice": "drawn"} if mask_from_editor(v.mask_editor) is not None else {},
             ["mask_editor"], ["mask_choice"], **HIDDEN)

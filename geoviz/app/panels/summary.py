@@ -32,8 +32,8 @@ def views(session: Session, focus: Focus, kinds) -> dict:
 
 
 def build(page: Page) -> None:
-    """The notices, the cards and the hidden exact numbers (the inspect dropdown: :func:`build_inspect`)."""
-    page.add("notices", gr.Markdown(elem_id="notices"))
+    """The cards and the hidden exact numbers (the notices are placed by the layout, the inspect
+    dropdown by :func:`build_inspect`)."""
     page.add("totals", gr.HTML(elem_id="totals"))
     page.add("report_json", gr.JSON(visible=False, elem_id="report_json"))  # exact numbers for API clients
 

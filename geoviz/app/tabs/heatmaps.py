@@ -46,16 +46,17 @@ def heatmap_figure(session: Session, combined: Combined, pred: str, term: str, k
     r = session.report.results[pred][term]
     if not r.ok:
         return FG.overlay_figure(img, None, title=f"{TERM_LABELS[term]}: skipped — {r.skipped}")
+    shown = kind
     if kind == "contribution" and r.contribution is not None:
         values, signed, label = r.contribution, bool(np.nanmin(r.contribution) < 0), "loss / px"
     else:
         values, signed = r.gradient, r.input == "depth"
         label = "∂L/∂d" if signed else "|∂L/∂input|"
-        if kind == "contribution":
-            label += " (no contribution map: not a pixel sum)"
+        if kind == "contribution":  # say so: the map on screen is not what was asked for
+            shown = "no contribution map (not a sum over pixels): its gradient instead"
     return FG.overlay_figure(img, values, opacity=opacity, symmetric=signed,
                              colorscale=FG.DIVERGING if signed else FG.SEQUENTIAL,
-                             title=f"{pred} · {TERM_LABELS[term]} = {fmt(r.value)} · {kind} ({r.space} grid)",
+                             title=f"{pred} · {TERM_LABELS[term]} = {fmt(r.value)} · {shown} ({r.space} grid)",
                              colorbar_title=label)
 
 
@@ -71,7 +72,8 @@ def views(session: Session, focus: Focus, kinds) -> dict:
 def build(page: Page) -> None:
     """The term, map and opacity controls and the heatmap."""
     with gr.Row():
-        page.add("heat_term", gr.Dropdown([TOTAL] + list(REGISTRY), value=TOTAL, label="term", elem_id="heat_term"))
+        page.add("heat_term", gr.Dropdown([(TOTAL, TOTAL)] + [(TERM_LABELS[t], t) for t in REGISTRY], value=TOTAL,
+                                          label="term", elem_id="heat_term"))
         page.add("heat_kind", gr.Radio(["contribution", "gradient"], value="contribution", label="map"))
         page.add("opacity", gr.Slider(0.0, 1.0, value=0.65, step=0.05, label="opacity", elem_id="opacity"))
     page.add("heatmap", gr.Plot(elem_id="heatmap", show_label=False))

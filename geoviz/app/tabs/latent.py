@@ -15,7 +15,7 @@ from geoviz.models.encoders import images_to_tensor
 
 __all__ = ["ID", "TITLE", "VIEWS", "LAZY", "views", "build", "wire", "decoded_latents"]
 
-ID, TITLE, LAZY = "latent", "Latent geometry", False
+ID, TITLE, LAZY = "latent", "Latent", False  # short: ten tab names fit one row
 VIEWS = {"prediction": ("latent_md", "m_hat", "m_target", "sdm", "band", "weight_map", "decoded")}
 
 

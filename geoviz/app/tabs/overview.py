@@ -16,31 +16,39 @@ from geoviz.engine.terms import REGISTRY
 __all__ = ["ID", "TITLE", "VIEWS", "LAZY", "views", "build", "wire", "overview_table", "skipped_md"]
 
 ID, TITLE, LAZY = "overview", "Overview", False
-VIEWS = {"session": ("skipped",), "weighted": ("bars", "table")}
+VIEWS = {"session": ("skipped", "table_show"), "weighted": ("bars", "table")}
 
 
-def overview_table(session: Session, combined: Combined) -> pd.DataFrame:
-    """Every term × prediction: raw value, weight, weighted value, share of the total."""
+SHOW = {"weighted": "weighted value", "raw": "raw value", "share": "share of the total"}
+
+
+def overview_table(session: Session, combined: Combined, show: str = "weighted") -> pd.DataFrame:
+    """Terms as rows, one column per checkpoint (its name), each cell the term's ``show`` —
+    ``weighted`` value (weight × raw), ``raw`` value or ``share`` of the checkpoint's total — with an
+    estimated-scale row first and the total last: it fits its pane with any number of terms."""
     preds = session.report.predictions
-    scale_row = {"family": "", "term": "estimated scale", "weight": ""}
-    for p in preds:
-        sc = session.report.scales.get(p)
-        scale_row[f"{p} raw"] = "" if sc is None else ("declined" if sc.estimate is None else f"{sc.estimate:.3f}")
-        scale_row[f"{p} weighted"] = scale_row[f"{p} share"] = ""
-    rows = [scale_row]
+    rows = [{"family": "", "term": "estimated scale", "weight": "",
+             **{p: _scale_cell(session.report.scales.get(p)) for p in preds}}]
     for t in session.report.terms:
         row = {"family": REGISTRY[t].spec, "term": TERM_LABELS[t], "weight": round(combined.weights[t], 4)}
         for p in preds:
             r = session.report.results[p][t]
-            row[f"{p} raw"] = fmt(r.value) if r.ok else "skipped"
-            row[f"{p} weighted"] = fmt(combined.weighted[p][t])
-            row[f"{p} share"] = f"{100 * combined.shares[p][t]:.1f}%" if r.ok else ""
+            if not r.ok:
+                row[p] = "skipped"
+            elif show == "raw":
+                row[p] = fmt(r.value)
+            elif show == "share":
+                row[p] = f"{100 * combined.shares[p][t]:.1f}%"
+            else:
+                row[p] = fmt(combined.weighted[p][t])
         rows.append(row)
-    total = {"family": "", "term": "TOTAL", "weight": ""}
-    for p in preds:
-        total.update({f"{p} raw": "", f"{p} weighted": fmt(combined.totals[p]), f"{p} share": "100%"})
-    rows.append(total)
+    rows.append({"family": "", "term": "TOTAL", "weight": "",
+                 **{p: "100%" if show == "share" else fmt(combined.totals[p]) for p in preds}})
     return pd.DataFrame(rows)
+
+
+def _scale_cell(readout) -> str:
+    return "" if readout is None else ("declined" if readout.estimate is None else f"{readout.estimate:.3f}")
 
 
 def skipped_md(session: Session) -> str:
@@ -65,20 +73,31 @@ def views(session: Session, focus: Focus, kinds) -> dict:
     out = {}
     if "session" in kinds:
         out["skipped"] = skipped_md(session)
+        out["table_show"] = session.table_show
     if "weighted" in kinds:
         c = session.combined()
         out["bars"] = FG.contributions_html(session.report.predictions, session.report.terms, c.weighted, c.totals,
                                             TERM_LABELS)
-        out["table"] = overview_table(session, c)
+        out["table"] = overview_table(session, c, session.table_show)
     return out
 
 
 def build(page: Page) -> None:
-    """The contribution bars, the table and the skipped terms."""
+    """The contribution bars, the table (and what its cells show) and the skipped terms."""
     page.add("bars", gr.HTML(elem_id="bars"))
+    page.add("table_show", gr.Radio([(label, key) for key, label in SHOW.items()], value="weighted",
+                                    label="table cells", elem_id="table_show"))
     page.add("table", gr.Dataframe(elem_id="table", interactive=False, wrap=True))
     page.add("skipped", gr.Markdown(elem_id="skipped"))
 
 
 def wire(page: Page) -> None:
-    """Nothing of its own: its views follow the session and the weights."""
+    """The table's cells follow their choice (kept on the session: a weight change keeps it)."""
+
+    def on_show(v):
+        if v.state is None or v.table_show not in SHOW:
+            return {}
+        v.state.table_show = v.table_show
+        return {"table": overview_table(v.state, v.state.combined(), v.table_show)}
+
+    page.on(page["table_show"].input, on_show, ["state", "table_show"], ["table"], show_progress="hidden")

@@ -81,6 +81,10 @@ def run_sweep(session: Session, kind: str = "auto", low: float = 0.7, high: floa
     return sweep
 
 
+RESPONSE_COLUMNS = ["term", "weight", "minimum at s", "value at s=1", "curvature d²/ds²", "rise at ±5%", "…of v(1)",
+                    "…of the ends' rise", "flag"]
+
+
 def _responses_table(sweep: Sweep, weights: dict[str, float]) -> pd.DataFrame:
     rows = []
     total = sweep.total_response(weights)
@@ -107,7 +111,7 @@ def sweep_views(session: Session) -> dict:
     sweep = getattr(session, "sweep", None)
     if sweep is None:
         return {"sweep_md": "Press **Run sweep** to compute the response curves of this sample.", "sweep_plot": None,
-                "sweep_table": None, "sweep_extra1": None, "sweep_extra2": None}
+                "sweep_table": pd.DataFrame(columns=RESPONSE_COLUMNS), "sweep_extra1": None, "sweep_extra2": None}
     w = session.effective_weights()
     kind = "object scaled about its contact point" if sweep.kind == "insertion" else "material period scaled"
     flagged = sweep.flagged()
