@@ -12,7 +12,7 @@ from PIL import Image
 
 import geoviz.report.figures as FG
 from geoviz.analysis.datasets import dataset_rows
-from geoviz.app.labels import esc
+from geoviz.app.labels import TERM_LABELS, esc
 from geoviz.app.page import FOCUS, Page
 from geoviz.app.sessions import follow_kind, new_session, set_weight_values, weights_from_values
 from geoviz.app.state import Focus, Session
@@ -89,8 +89,8 @@ def build(page: Page) -> None:
     with gr.Row():
         page.add("ds_name", gr.Dropdown(datasets_under(page.data_root), label="dataset", elem_id="dataset",
                                         allow_custom_value=True))  # checked against the disk in the handler
-        page.add("ds_sort", gr.Dropdown(["total", *REGISTRY], value="total", label="sort by (worst first)",
-                                        elem_id="dataset_sort"))
+        page.add("ds_sort", gr.Dropdown([("weighted total", "total"), *[(TERM_LABELS[t], t) for t in REGISTRY]],
+                                        value="total", label="sort by (worst first)", elem_id="dataset_sort"))
     page.add("ds_md", gr.Markdown(elem_id="dataset_md"))
     page.add("ds_gallery", gr.Gallery(label="predictions, worst first (click to open)", columns=6, height=300,
                                       elem_id="dataset_gallery", allow_preview=False))
