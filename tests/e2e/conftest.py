@@ -66,6 +66,7 @@ def app_url():
     demo = build_demo("cpu", preload=pre, sessions_dir=tempfile.mkdtemp(prefix="geoviz-sessions-"),
                          data_root=data_root, depth_weights=str(weights)).queue(default_concurrency_limit=4)
     demo.geoviz_data_root = data_root
+    os.environ["GEOVIZ_E2E_DATA_ROOT"] = str(data_root)  # this process's server (not another run's /tmp)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options())
     try:

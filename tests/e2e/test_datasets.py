@@ -12,12 +12,11 @@ from geoviz.cli import main
 
 
 def _data_root(app_url) -> Path:
-    import gradio as gr  # noqa: F401 - the server runs in this process
+    """The data root of the server this process started (another run's /tmp folders are not it)."""
+    import os
 
-
-    roots = [p for p in Path("/tmp").glob("geoviz-data-*") if (p / "synthetic").is_dir()]
-    assert roots, "the e2e fixture's data root"
-    return max(roots, key=lambda p: p.stat().st_mtime)
+    assert "GEOVIZ_E2E_DATA_ROOT" in os.environ, "the e2e fixture's data root"
+    return Path(os.environ["GEOVIZ_E2E_DATA_ROOT"])
 
 
 def test_dataset_table_sorted_and_csv_reused(app_url, tmp_path):

@@ -6,6 +6,7 @@ that is already chosen, a second upload, a failed diagnosis."""
 
 import json
 import math
+import os
 import re
 from pathlib import Path
 
@@ -294,8 +295,7 @@ def test_two_sessions_browsing_one_dataset_keep_their_own_totals():
     from geoviz.analysis.datasets import dataset_rows
     from geoviz.data.layouts import dataset_folder
 
-    roots = [p for p in Path("/tmp").glob("geoviz-data-*") if (p / "photos").is_dir()]
-    root = max(roots, key=lambda p: p.stat().st_mtime).resolve()
+    root = Path(os.environ["GEOVIZ_E2E_DATA_ROOT"]).resolve()  # this process's server's data root
     folder = dataset_folder(root, "photos")
     weights = [{"latent_mse": 1.0}, {"latent_mse": 1000.0}]
     results: dict[int, list[dict]] = {}
