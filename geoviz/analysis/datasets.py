@@ -4,18 +4,17 @@ once and kept while its files do not change; each row's total at the caller's we
 from __future__ import annotations
 
 import csv
-import threading
 from pathlib import Path
 
 from geoviz.data.layouts import list_dataset, load_spec
+from geoviz.data.memo import SharedMemo
 from geoviz.data.readers import InputError
 from geoviz.engine.evaluate import evaluate
 from geoviz.engine.terms import REGISTRY
 
 __all__ = ["dataset_rows"]
 
-_CACHE: dict[tuple, tuple[list[dict], str, list[str]]] = {}  # the last dataset evaluated, by folder and mtime
-_LOCK = threading.Lock()
+_CACHE = SharedMemo(maxsize=1)  # the last dataset evaluated, by folder and mtime
 
 
 def _rows_from_csv(csv_path: Path) -> tuple[list[dict], str, list[str]]:
@@ -34,8 +33,7 @@ def _rows_evaluated(folder: Path, root: Path | None, progress) -> tuple[list[dic
     specs, _ = list_dataset(folder, confine_to=root, left_out=left_out)
     stamp = max((p.stat().st_mtime for p in folder.rglob("*") if p.is_file()), default=0.0)
     key = (str(folder), stamp)
-    with _LOCK:
-        cached = _CACHE.get(key)
+    cached = _CACHE.get(key)
     if cached is not None:
         return cached
     rows = []
@@ -54,9 +52,7 @@ def _rows_evaluated(folder: Path, root: Path | None, progress) -> tuple[list[dic
             rows.append({"sample": spec.name, "checkpoint": ck, "kind": report.kind, "estimated scale": sc.estimate,
                          "scale method": sc.csv_method, **report.values[ck]})
     cached = (rows, "computed on open", list(left_out))
-    with _LOCK:
-        _CACHE.clear()
-        _CACHE[key] = cached
+    _CACHE[key] = cached  # the previous dataset leaves (maxsize 1)
     return cached
 
 

@@ -30,6 +30,7 @@ from geoviz.engine.terms import (
     reference,
     resolve_params,
 )
+from geoviz.engine.terms.base import memo
 from losses.catalog import CATALOG, Step
 
 __all__ = ["batch_values", "batched", "change_mask", "BATCH_STATS", "BATCHED_TERMS"]
@@ -39,12 +40,6 @@ BATCH_STATS = {"calls": 0, "predictions": 0}  # how many batch calls (and predic
 
 def _n(inp: TermInputs) -> int:
     return inp.image_pred.shape[0]
-
-
-def _memo(inp: TermInputs, key, fn):
-    if key not in inp.memo:
-        inp.memo[key] = fn()
-    return inp.memo[key]
 
 
 def _per_slice(n: int, fn: Callable[[int], torch.Tensor]) -> torch.Tensor:
@@ -66,7 +61,7 @@ def change_mask(inp: TermInputs, p: dict) -> torch.Tensor:
             temperature=cm["temperature"], s_min=cm["s_min"])
         return losses.restrict_to_roi(m_hat, inp.mask_lat, cm["roi_r"])
 
-    return _memo(inp, ("batch_change_mask", params_key(p, ("change_mask",))), make)
+    return memo(inp, ("batch_change_mask", params_key(p, ("change_mask",))), make)
 
 
 def _latent_mse(inp, p):
@@ -109,7 +104,7 @@ def _depth_part(part: str):
         q = p["depth_consistency"]
         kw = dict(outside_dilate_r=q["outside_dilate_r"], edge_band_r=q["edge_band_r"], beta=q["beta"])
         # 000 normalises each region by its pixel count over the whole batch: one slice at a time
-        parts = _memo(inp, ("batch_depth", params_key(p, ("depth_consistency",))), lambda: [
+        parts = memo(inp, ("batch_depth", params_key(p, ("depth_consistency",))), lambda: [
             losses.depth_consistency_loss(inp.depth_pred[i : i + 1], inp.depth_tgt, inp.mask, **kw) for i in range(_n(inp))])
         return torch.stack([getattr(t, part) for t in parts])
 
@@ -127,7 +122,7 @@ def _depth_scale(inp, p):
 
 def _g2(inp, p):
     region = monodepth_region(inp, p)
-    return _memo(inp, ("batch_g2", params_key(p, ("monodepth",))), lambda: [
+    return memo(inp, ("batch_g2", params_key(p, ("monodepth",))), lambda: [
         losses.g2_monodepth_loss(inp.depth_pred[i : i + 1], inp.depth_tgt, region) for i in range(_n(inp))])
 
 
@@ -150,7 +145,7 @@ def _batch_step(inp: TermInputs, p: dict) -> Step:
                   "k_obj": inp.k_obj, "image_width": inp.image_pred.shape[-1]}
         return Step({k: v for k, v in values.items() if v is not None}, p)
 
-    return _memo(inp, ("batch_step", json.dumps(p, sort_keys=True, default=str)), make)
+    return memo(inp, ("batch_step", json.dumps(p, sort_keys=True, default=str)), make)
 
 
 def _catalog_per_sample(name: str) -> Callable[[TermInputs, dict], torch.Tensor]:

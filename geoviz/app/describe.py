@@ -47,8 +47,8 @@ def notices_md(session: Session) -> str:
     items += [f"⚠ {esc(n)}" for n in r.notices]
     if session.notes:  # a shared session's notes come first: they say what to look at
         items.insert(0, f"📝 **Notes from whoever shared this session:** {esc(session.notes)}")
-        return "\n\n".join(items[:3]) + ("\n\n" + "\n".join(f"- {n}" for n in items[3:]) if len(items) > 3 else "")
-    return "\n\n".join(items[:2]) + ("\n\n" + "\n".join(f"- {n}" for n in items[2:]) if len(items) > 2 else "")
+    head = 3 if session.notes else 2  # paragraphs; the notices after them are a list
+    return "\n\n".join(items[:head]) + ("\n\n" + "\n".join(f"- {n}" for n in items[head:]) if len(items) > head else "")
 
 
 def failed_notice(session: Session | None) -> str:

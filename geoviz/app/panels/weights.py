@@ -11,7 +11,7 @@ from pathlib import Path
 import gradio as gr
 
 from geoviz.app.cards import totals_html, totals_js
-from geoviz.app.labels import FAMILY_LABELS, TERM_LABELS, WEIGHT_TERMS
+from geoviz.app.labels import FAMILY_LABELS, TERM_LABELS, WEIGHT_TERMS, weight_names
 from geoviz.app.page import FOCUS, HIDDEN, Page
 from geoviz.app.sessions import DEFAULT_PRESET, evaluate_with, set_weight, set_weight_values, weights_file
 from geoviz.app.state import Focus, Session, Update
@@ -27,7 +27,7 @@ __all__ = ["views", "build", "build_preset", "wire", "slider_views"]
 def __getattr__(name: str):
     # VIEWS follows the registered terms (a term registered after this import gets its slider's view)
     if name == "VIEWS":
-        return {"weights": (*(f"w_{t}" for t in WEIGHT_TERMS), *(f"m_{f}" for f in FAMILIES), "config_out", "preset")}
+        return {"weights": (*weight_names(), "config_out", "preset")}
     raise AttributeError(name)
 
 
