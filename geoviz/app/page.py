@@ -207,7 +207,7 @@ class Page:
         session shows once), ``weights`` (the controls showing its weights), ``weighted`` (views that
         depend on the weights), ``prediction`` (the tabs' views of ``focus.pred``), ``inspect``
         (what else changes with the inspected prediction: the heatmap) and ``restore`` (what only a
-        restored session sets: its notes). A lazy tab's weighted views
+        restored session sets: its notes and its inputs in the input boxes). A lazy tab's weighted views
         are composed only when its id is in ``tabs`` (None: all)."""
         return self.composer(session, focus, tuple(kinds), None if tabs is None else tuple(tabs))
 
@@ -222,8 +222,8 @@ class Page:
         return ["state", *self.outputs_of("session", "weights", "weighted")]
 
     def restorable(self) -> list[str]:
-        """What an event that restores a session (a link, a bundle) outputs: :meth:`everything` and
-        what only a restore sets (its notes)."""
+        """What an event that restores a session (a link, a bundle, the demo, a dataset's sample)
+        outputs: :meth:`everything` and what only a restore sets (its notes, its inputs)."""
         return ["state", *self.outputs_of("session", "weights", "restore", "weighted")]
 
     # ---- events ------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from geoviz.app.state import Session
 from geoviz.data.layouts import load_sample
 from geoviz.data.sample import Sample
 from geoviz.data.tempfiles import new_temp_dir
+from geoviz.data.writers import safe_name, write_image, write_sample
 from geoviz.engine.evaluate import Report, estimate_depths, evaluate
 from geoviz.engine.terms import FAMILIES, REGISTRY, resolve_params
 from geoviz.engine.weights import PRESETS, WeightsConfig, preset, preset_for, preset_matching
@@ -26,7 +27,7 @@ from geoviz.report.bundles import export_bundle
 
 __all__ = ["ASSETS", "DEFAULT_PRESET", "new_session", "evaluate_with", "demo_session", "session_from_bundle",
            "bundle_bytes", "session_dir", "weights_file", "clone_session", "forget_session", "follow_kind",
-           "set_weight_values", "set_weight", "weights_from_values", "file_stem"]
+           "set_weight_values", "set_weight", "weights_from_values", "file_stem", "input_files"]
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout (geoviz/app/sessions.py)
 DEFAULT_PRESET = "object insertion"
@@ -167,3 +168,19 @@ def weights_from_values(values: Sequence[float]) -> dict[str, float]:
     n = len(WEIGHT_TERMS)
     scale = dict(zip(FAMILIES, values[n:]))
     return {t: float(v) * float(scale.get(REGISTRY[t].family, 1.0)) for t, v in zip(WEIGHT_TERMS, values[:n])}
+
+
+def input_files(session: Session) -> dict[str, object]:
+    """The session's inputs as files for the input boxes (a restored link or the demo shows what it
+    diagnoses there, and Diagnose re-runs it): :func:`geoviz.data.writers.write_sample`'s paths of the
+    sample as given (estimated depths left out), plus ``named_target``, the target under the sample's
+    name (Diagnose names a sample after its target file). Written once per sample, in a temporary
+    folder of its own (the demo's sample is shared by every browser)."""
+    sample = session.original or session.sample
+    files = sample.memo.get("input_files")
+    if files is None or not Path(files["named_target"]).is_file():  # the temp sweep may have removed them
+        folder = new_temp_dir("inputs-")
+        files = write_sample(sample, folder / "sample")
+        files["named_target"] = write_image(folder / f"{safe_name(sample.name)}.png", sample.target)
+        sample.memo["input_files"] = files
+    return files

@@ -11,4 +11,8 @@ CSS = """
 /* file lists: whole names (Gradio cuts the stem to "step_….png", and every checkpoint then reads alike) */
 .file-preview .filename {display:block; overflow:visible; overflow-wrap:anywhere}
 .file-preview .filename .stem, .file-preview .filename .ext {display:inline; white-space:normal; overflow:visible; text-overflow:clip}
+/* the checkpoints' thumbnails: whole names in a small caption (Gradio cuts them at 80 % with "…") */
+#thumbs .caption-label {max-width:100%; font-size:10px; padding:1px 4px; white-space:normal; overflow-wrap:anywhere}
+/* two columns that fit the narrow pane (Gradio's minimum of 100 px a column overflows it) */
+#thumbs .grid-container {grid-template-columns:repeat(2, minmax(0, 1fr)); grid-auto-rows:auto; gap:6px}
 """

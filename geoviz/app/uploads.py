@@ -7,6 +7,7 @@ them. Every bad input raises :class:`InputError` naming it.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from geoviz.data.sample import Sample, build_sample
 from geoviz.engine.terms import PARAM_GROUPS
 
 __all__ = ["Uploads", "MASK_SOURCES", "path_of", "paths_of", "replace_with_upload", "mask_from_editor",
+           "RESTORED_BOXES", "names_of", "restored_record", "left_from_restore", "BOX_LABELS",
+           "with_upload_replaced", "matching_predictions",
            "mask_from_difference", "with_kind", "params_from_controls", "control_value", "PARAM_CONTROLS"]
 
 # where the mask comes from: the control's choices, in the order the page shows them
@@ -50,9 +53,73 @@ def replace_with_upload(files, seen: list[str]) -> tuple[list[str], list[str]]:
     replaces them instead (mixing two uploads' checkpoints silently diagnoses both). ``seen``: the
     paths in the box before this upload. Returns the box's new value and the new ``seen``."""
     current, seen = paths_of(files), list(seen or [])
-    # the box appends the upload after what it held (the same file uploaded again has the same path)
-    new = current[len(seen):] if len(current) > len(seen) and current[: len(seen)] == seen else current
+    # the box appends the upload after what it held. Compared by file name: the files a restored
+    # session put in the box reach the handler from Gradio's cache, under another folder
+    names = names_of(current)
+    held = len(seen) if len(current) > len(seen) and names[: len(seen)] == names_of(seen) else 0
+    new = current[held:]
     return new, new
+
+
+# the boxes a restored session fills beside context and target; what it put there belongs to its sample
+RESTORED_BOXES = ("mask_file", "preds", "target_depth", "pred_depths", "latents", "camera_file")
+BOX_LABELS = {"mask_file": "mask", "preds": "predictions", "target_depth": "target depth",
+              "pred_depths": "prediction depths", "latents": "latents", "camera_file": "camera.json", "k_obj": "k_obj"}
+
+
+def names_of(files) -> list[str]:
+    """The file names in a file box's value (Gradio hands a restored file back from its cache, under
+    another folder, so a box is compared by names)."""
+    return [Path(p).name for p in paths_of(files)]
+
+
+def contents_of(files) -> list[str]:
+    """A digest of each file in a box's value, sorted: what the box holds, wherever Gradio keeps it."""
+    return sorted(hashlib.sha1(Path(p).read_bytes()).hexdigest() for p in paths_of(files) if Path(p).is_file())
+
+
+def restored_record(boxes: dict) -> dict:
+    """What a restore put in the boxes (``boxes``: context, target, RESTORED_BOXES and k_obj → their
+    values), to tell later whether the user has replaced it: file digests per box, k_obj's value."""
+    record = {box: contents_of(boxes[box]) for box in ("context", "target", *RESTORED_BOXES) if boxes.get(box)}
+    if boxes.get("k_obj") is not None:
+        record["k_obj"] = boxes["k_obj"]
+    return record
+
+
+def left_from_restore(values: dict, record: dict) -> list[str]:
+    """The boxes that still hold what a restore put there although the context or the target is
+    new (``values``: box → current value): the user started another sample, and those were the
+    restored sample's. Empty while context and target are the restored ones.
+
+    Decided when the user diagnoses, not when the new image arrives: clearing boxes on an upload
+    would race the user's next upload and could erase it."""
+    if not record or all(contents_of(values.get(box)) == record.get(box) for box in ("context", "target")):
+        return []
+    def same(box):
+        return values.get(box) == record[box] if box == "k_obj" else contents_of(values.get(box)) == record[box]
+    return [box for box in (*RESTORED_BOXES, "k_obj") if box in record and same(box)]
+
+
+def matching_predictions(files, predictions) -> list[str] | None:
+    """The files of a per-checkpoint box (depths, latents) whose stem names one of ``predictions``
+    (or context_latents / target_latents): after new predictions replace the old, the old
+    checkpoints' depths and latents would otherwise fail as "matches no prediction"."""
+    names = {Path(p).stem for p in paths_of(predictions)} | {"context_latents", "target_latents"}
+    kept = [p for p in paths_of(files) if Path(p).stem in names]
+    return kept or None
+
+
+def with_upload_replaced(uploads: Uploads, seen: list[str]) -> Uploads:
+    """``uploads`` as the prediction box's upload handler leaves it (:func:`replace_with_upload`, the
+    old checkpoints' depths and latents dropped). Diagnose applies it too: a click right after an
+    upload can reach the server before that handler's answer reaches the box."""
+    new, _ = replace_with_upload(uploads.predictions, seen)
+    if new == paths_of(uploads.predictions):
+        return uploads
+    return dataclasses.replace(uploads, predictions=new,
+                               prediction_depths=matching_predictions(uploads.prediction_depths, new),
+                               latents=matching_predictions(uploads.latents, new))
 
 
 def mask_from_editor(editor: dict | None) -> np.ndarray | None:

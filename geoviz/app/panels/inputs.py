@@ -7,6 +7,7 @@ controls out and wires them.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import gradio as gr
@@ -14,16 +15,22 @@ import gradio as gr
 from geoviz.app.components import image_upload
 from geoviz.app.describe import failed_notice
 from geoviz.app.page import FOCUS, HIDDEN, Page
-from geoviz.app.sessions import ASSETS, follow_kind, new_session, set_weight_values
+from geoviz.app.sessions import ASSETS, follow_kind, input_files, new_session, set_weight_values
 from geoviz.app.state import Update
 from geoviz.app.uploads import (
+    BOX_LABELS,
     MASK_SOURCES,
+    RESTORED_BOXES,
     Uploads,
+    left_from_restore,
     mask_from_editor,
+    matching_predictions,
     params_from_controls,
     path_of,
     paths_of,
     replace_with_upload,
+    restored_record,
+    with_upload_replaced,
 )
 from geoviz.data.calibration import calibrate_folder, extract_zip
 from geoviz.data.layouts import first_file
@@ -33,7 +40,10 @@ from geoviz.models.depth import DEPTH_SOURCES
 
 __all__ = ["VIEWS", "views", "build", "build_examples", "wire", "uploads_of", "UPLOADS", "MODEL_CHOICES", "example_row"]
 
-VIEWS: dict[str, tuple[str, ...]] = {}  # the inputs show what the user gave, not the session
+# The inputs show what the user gave; a restored session (a link, a bundle, the demo, a dataset's
+# sample) puts its own inputs there, so what is diagnosed is what the boxes hold and Diagnose re-runs it
+VIEWS = {"restore": ("context", "target", "mask_choice", "mask_file", "preds", "preds_seen", "target_depth",
+                     "pred_depths", "depth_kind", "latents", "camera_file", "k_obj", "kind_choice", "restored")}
 DEPTH_FILES = [".npy", ".npz", ".tif", ".tiff", ".png"]
 # the page names of the controls an Uploads is read from, by its fields
 UPLOADS = {"context": "context", "target": "target", "mask_source": "mask_choice", "mask_file": "mask_file",
@@ -41,6 +51,8 @@ UPLOADS = {"context": "context", "target": "target", "mask_source": "mask_choice
            "target_depth": "target_depth", "prediction_depths": "pred_depths", "depth_kind": "depth_kind",
            "latents": "latents", "camera_file": "camera_file", "f_px": "f_px", "f_mm": "f_mm",
            "sensor_width_mm": "sensor_w", "k_obj": "k_obj", "sample_kind": "kind_choice"}
+UPLOAD_FIELDS = {name: field for field, name in UPLOADS.items()}
+RECORDED = ["context", "target", *RESTORED_BOXES, "k_obj"]  # the boxes uploads.restored_record records
 MODEL_CHOICES = ["depth_source", "align_depth", "latent_choice"]  # how latents and depths are obtained
 # /diagnose's parameters in 0.1's order (API scripts pass them by position)
 DIAGNOSE_INPUTS = ["state", "device", "context", "target", "mask_choice", "mask_file", "mask_editor", "diff_threshold",
@@ -54,8 +66,26 @@ def uploads_of(v) -> Uploads:
 
 
 def views(session, focus, kinds) -> dict:
-    """None: the inputs panel shows what was uploaded."""
-    return {}
+    """The session's inputs in the boxes (kind ``restore``), as files written once per sample."""
+    if "restore" not in kinds:
+        return {}
+    files = input_files(session)
+    sample = session.original or session.sample
+    preds = [str(p) for p in files["predictions"]]
+    has_depth = "target_depth" in files or "prediction_depths" in files
+    boxes = {"mask_file": str(files["mask"]), "preds": preds, "target_depth": _path(files.get("target_depth")),
+             "pred_depths": [str(p) for p in files.get("prediction_depths", [])] or None,
+             "latents": [str(p) for p in files.get("latents", [])] or None, "camera_file": _path(files.get("camera")),
+             "k_obj": sample.k_obj}
+    return {"context": str(files["context"]), "target": str(files["named_target"]), "mask_choice": "upload",
+            **boxes, "preds_seen": preds,
+            "restored": restored_record({"context": files["context"], "target": files["named_target"], **boxes}),
+            "depth_kind": sample.depth_kind if has_depth else "auto (from file name)",
+            "kind_choice": session.kind_choice}
+
+
+def _path(p) -> str | None:
+    return str(p) if p is not None else None
 
 
 def example_row(folder: Path) -> list:
@@ -114,6 +144,8 @@ def build(page: Page) -> None:
     add("kind_choice", gr.Radio(["auto", "insertion", "material"], value="auto", elem_id="kind_choice",
                                 label="sample kind — decides the weight preset and how the scale is read"))
     add("diagnose", gr.Button("Diagnose", variant="primary", elem_id="diagnose"))
+    add("preds_seen", gr.State([]))  # the prediction files already in the list: an upload replaces them
+    add("restored", gr.State({}))  # what a restore put in the boxes (uploads.restored_record)
 
 
 def build_examples(page: Page) -> None:
@@ -127,11 +159,17 @@ def build_examples(page: Page) -> None:
 def wire(page: Page) -> None:
     """Diagnose (button, demo samples), calibration, the prediction list and the mask editor."""
     everything = page.everything()
-    inputs = [*DIAGNOSE_INPUTS, *page.weight_names(), *page.param_names()]
+    # "restored" and "preds_seen" are States, not the endpoint's parameters, so the API is unchanged
+    inputs = [*DIAGNOSE_INPUTS, *page.weight_names(), *page.param_names(), "restored", "preds_seen"]
 
     def on_diagnose(v, progress):
         progress(0, desc="loading inputs")
-        sample = uploads_of(v).to_sample()
+        stale = left_from_restore({box: v[box] for box in RECORDED}, v.restored)
+        if stale:  # what came with the previous (restored) sample is not this one's
+            gr.Info(f"left out the previous sample's {', '.join(BOX_LABELS[b] for b in stale)}: they came with it, "
+                    "not with this context and target")
+        uploads = with_upload_replaced(uploads_of(v), v.preds_seen)
+        sample = dataclasses.replace(uploads, **{UPLOAD_FIELDS[b]: None for b in stale}).to_sample()
         new = new_session(sample, params_from_controls(v.params()), {}, v.device, progress,
                           page.models_from(v.latent_choice, v.depth_source, v.align_depth), warn=gr.Warning)
         set_weight_values(new, v.weights())
@@ -145,6 +183,16 @@ def wire(page: Page) -> None:
     diagnosed = page.on(page["diagnose"].click, on_diagnose, inputs, everything, special=("progress",),
                         api_name="diagnose", compute=True)
     page.then_predictions(diagnosed)
+
+    def settle_boxes(v):
+        # the boxes show what was diagnosed: the previous sample's files go, and the checkpoints in
+        # the box (a demo sample's too) are what the next upload replaces
+        stale = left_from_restore({box: v[box] for box in RECORDED}, v.restored)
+        return {"restored": {} if stale else v.restored, **{b: None for b in stale},
+                "preds_seen": [] if "preds" in stale else paths_of(v.preds)}
+
+    clearing = (settle_boxes, ["restored", *RECORDED], ["restored", "preds_seen", *RECORDED[2:]])
+    page.chain(diagnosed, *clearing, **HIDDEN)
     # the page shows the results it just made: scrolled to the cards
     page.chain(diagnosed, None, [], [], js="() => document.querySelector('#totals')?.scrollIntoView({block: 'start'})")
     page.chain(diagnosed, lambda v: {"notices": failed_notice(v.state)}, ["state"], ["notices"], how="failure",
@@ -153,6 +201,7 @@ def wire(page: Page) -> None:
     example_run = page.chain(examples.load_input_event, on_diagnose, inputs, everything, how="then",
                              special=("progress",), compute=True)
     page.then_predictions(example_run)
+    page.chain(example_run, *clearing, **HIDDEN)
 
     def on_calibrate(v):
         path = path_of(v.calib_zip)
@@ -165,13 +214,16 @@ def wire(page: Page) -> None:
     page.on(page["calib_zip"].upload, on_calibrate, ["calib_zip"], ["k_obj", "calib_md"], api_name="calibrate",
             compute=True)
     preds = page["preds"]
-    page.add("preds_seen", gr.State([]))  # the prediction files already in the list: an upload replaces them
 
     def on_upload(v):
+        # new checkpoints replace the old; the old ones' depths and latents go with them
         new, seen = replace_with_upload(v.preds, v.preds_seen)
-        return {"preds": new, "preds_seen": seen}
+        return {"preds": new, "preds_seen": seen, "pred_depths": matching_predictions(v.pred_depths, new),
+                "latents": matching_predictions(v.latents, new)}
 
-    page.on(preds.upload, on_upload, ["preds", "preds_seen"], ["preds", "preds_seen"], **HIDDEN)
+    page.on(preds.upload, on_upload, ["preds", "preds_seen", "pred_depths", "latents"],
+            ["preds", "preds_seen", "pred_depths", "latents"], **HIDDEN)
+
     page.on(preds.delete, lambda v: {"preds_seen": paths_of(v.preds)}, ["preds"], ["preds_seen"], **HIDDEN)
     page.on(preds.clear, lambda v: {"preds_seen": []}, [], ["preds_seen"], **HIDDEN)
     page.on(page["target"].change, lambda v: {"mask_editor": {"background": v.target, "layers": [],

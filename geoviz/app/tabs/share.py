@@ -91,7 +91,7 @@ def wire(page: Page) -> None:
             return restored(session_from_bundle(page.store.load(sid), v.device)[0], None, v.focus())
         session = clone_session(page.preload) if page.preload is not None else demo_session(v.device)
         set_weight_values(session, v.weights())
-        return {"state": session, **page.compose(session, v.focus(), ["session", "weights", "weighted"])}
+        return {"state": session, **page.compose(session, v.focus(), ["session", "weights", "restore", "weighted"])}
 
     load_inputs = ["device", *FOCUS[1:], *page.weight_names()]
     page.then_predictions(page.on(page.blocks.load, on_load, load_inputs, restorable, special=("request",),
