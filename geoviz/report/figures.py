@@ -25,6 +25,8 @@ __all__ = [
     "colorize_image",
     "encode_image",
     "as_pil",
+    "desaturated",
+    "regions_figure",
     "chart_layout",
     "typed_array",
     "overlay_figure",
@@ -138,6 +140,15 @@ def colorize(values: np.ndarray, colorscale: str = SEQUENTIAL, zmin: float = 0.0
     return np.asarray(colorize_image(values, colorscale, zmin, zmax))
 
 
+def desaturated(image: np.ndarray | Image.Image, keep: float = 0.15) -> Image.Image:
+    """The image in grey (``keep`` of its colour left) and lifted toward white by a fifth: a map's
+    colours over it read on any photograph (red on a red saucer is invisible over the original)."""
+    rgb = as_pil(image)
+    grey = rgb.convert("L").convert("RGB")
+    out = Image.blend(grey, rgb, keep) if keep else grey
+    return Image.blend(out, Image.new("RGB", out.size, (255, 255, 255)), 0.2)
+
+
 def as_pil(image: np.ndarray | Image.Image) -> Image.Image:
     """``[H,W,3]`` float in [0,1] or uint8 → an RGB Pillow image (a Pillow image passes through)."""
     if isinstance(image, Image.Image):
@@ -231,12 +242,15 @@ def overlay_figure(
     hover_cells: int = 96,
     value_format: str = ".3g",
     contour_zero: bool = False,
+    base: str = "grey",
 ) -> dict:
     """A map over an image: colour-mapped on the server, sent as one JPEG (PNG for a map alone or a
     binary map), with hover values.
 
     Args:
         image: ``[H,W,3]`` float in [0,1] (None: the map alone, opaque).
+        base: ``"grey"``: the image under a map is :func:`desaturated` (the map's colours then read
+            on any photograph); ``"colour"``: as it is. An image without a map is shown as it is.
         values: ``[h,w]`` map at any resolution (upsampled to the image's); None shows the image.
         symmetric: a diverging scale centred on 0 (signed maps: gradients, SDM, differences).
         opacity: the map's opacity where its magnitude is largest; weaker values fade toward the
@@ -268,7 +282,8 @@ def overlay_figure(
             mask = Image.fromarray((alpha * 255.0 + 0.5).astype(np.uint8), mode="L")
             if mask.size != (w, h):
                 mask = mask.resize((w, h), Image.NEAREST)
-            out = Image.composite(color, as_pil(image), mask)
+            under = desaturated(image) if base == "grey" else as_pil(image)
+            out = Image.composite(color, under, mask)
         # a map alone, or a binary one (mask, band, region), as PNG: JPEG's ringing at its hard edges
         # looks like detector noise
         fmt = "PNG" if image is None or is_binary(v) else "JPEG"
@@ -297,6 +312,44 @@ def overlay_figure(
     return {"data": data, "layout": _axes_layout(title, w, h)}
 
 
+def regions_figure(image: np.ndarray | Image.Image, codes: np.ndarray, classes: dict[int, tuple[str, str]], *,
+                   title: str = "", opacity: float = 0.6) -> dict:
+    """A categorical map over the (desaturated) image: ``codes`` ``[h, w]`` integers, each class
+    ``code: (name, colour)`` painted in its colour and named in the legend (code 0 and codes not in
+    ``classes`` are left clear); hovering says the class."""
+    base = desaturated(image)
+    w, h = base.size
+    codes = np.asarray(codes)
+    rgb = np.zeros((*codes.shape, 3), np.uint8)
+    alpha = np.zeros(codes.shape, np.uint8)
+    for code, (_, color) in classes.items():
+        where = codes == code
+        rgb[where] = [round(255 * c) for c in _parse_color(color)]
+        alpha[where] = round(255 * opacity)
+    color, mask = Image.fromarray(rgb), Image.fromarray(alpha, mode="L")
+    if color.size != (w, h):
+        color, mask = color.resize((w, h), Image.NEAREST), mask.resize((w, h), Image.NEAREST)
+    data: list[dict] = [{"type": "image", "source": encode_image(Image.composite(color, base, mask), "PNG"),
+                         "x0": 0, "y0": 0, "dx": 1, "dy": 1, "hoverinfo": "skip"}]
+    # the hover grid: the class most of each cell holds (nearest sample), named in the hover text
+    step = max(1, math.ceil(max(codes.shape) / 96))
+    grid = codes[step // 2::step, step // 2::step].astype(np.float32)
+    sy, sx = h / codes.shape[0], w / codes.shape[1]
+    names = {c: n for c, (n, _) in classes.items()}
+    data.append({"type": "heatmap", "z": typed_array(grid), "x0": (step / 2) * sx, "dx": step * sx,
+                 "y0": (step / 2) * sy, "dy": step * sy, "opacity": 0.0, "showscale": False,
+                 "colorscale": [[0, "#000"], [1, "#000"]],
+                 "hovertemplate": "x %{x:.0f}, y %{y:.0f}<br>class %{z}: " + " · ".join(
+                     f"{c} {n}" for c, n in names.items()) + "<extra></extra>"})
+    for name, color in classes.values():  # legend swatches (no points of their own)
+        data.append({"type": "scatter", "mode": "markers", "x": [None], "y": [None], "name": name,
+                     "marker": {"color": color, "size": 12, "symbol": "square"}, "hoverinfo": "skip"})
+    layout = _axes_layout(title, w, h, showlegend=True,
+                          legend={"orientation": "h", "x": 0, "y": 0, "yanchor": "top", "font": {"size": 11}})
+    layout["margin"] = {**layout["margin"], "b": 30}
+    return {"data": data, "layout": layout}
+
+
 def map_figure(values: np.ndarray, *, title: str = "", colorscale: str = SEQUENTIAL, symmetric: bool = False,
                contour_zero: bool = False, colorbar_title: str = "", zmin=None, zmax=None) -> dict:
     """A map on its own (no photo), e.g. latent-resolution masks and the SDM."""
@@ -318,7 +371,9 @@ def chart_layout(title: str, **extra) -> dict:
         "font": _FONT,
         "title": {"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 13}},
         "margin": {"l": 50, "r": 12, "t": 36, "b": 40},
-        "legend": {"orientation": "h", "y": -0.18, "font": {"size": 10}},
+        # at the right, outside the plot (plotly widens the margin for it): a horizontal legend
+        # below the plot meets the x-axis title as soon as it wraps to a second row
+        "legend": {"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top", "font": {"size": 10}},
         "uirevision": "keep",
     }
     layout.update(extra)
@@ -391,27 +446,26 @@ def spectra_figure(extras: dict, title: str = "Radial power spectra") -> dict:
     lo = int(extras.get("min_bin", 2))
     pp, pt = np.asarray(extras["profile_pred"], float), np.asarray(extras["profile_target"], float)
     norm = max(pp[lo:].max(initial=0), pt[lo:].max(initial=0)) or 1.0
-    data = [
-        {"type": "scatter", "mode": "lines", "name": "prediction", "x": typed_array(f[lo:]), "y": typed_array(pp[lo:] / norm),
-         "line": {"color": "#E45756"}},
-        {"type": "scatter", "mode": "lines", "name": "target", "x": typed_array(f[lo:]), "y": typed_array(pt[lo:] / norm),
-         "line": {"color": "#4C78A8"}},
-    ]
-    shapes, annotations = [], []
-    for key, color, label in (("peak_pred", "#E45756", "pred"), ("peak_target", "#4C78A8", "target")):
+    data = []
+    shapes = []
+    for role, key, color, profile in (("prediction", "peak_pred", "#E45756", pp), ("target", "peak_target", "#4C78A8", pt)):
         x = extras.get(key)
-        if x and math.isfinite(x):
+        peak = x and math.isfinite(x)
+        # the peak's period in the legend (dashed line of the same colour): two equal peaks' labels
+        # on the lines would sit on top of each other
+        name = f"{role} · peak period {2 / x:.1f} px" if peak else role
+        data.append({"type": "scatter", "mode": "lines", "name": name, "x": typed_array(f[lo:]),
+                     "y": typed_array(profile[lo:] / norm), "line": {"color": color}})
+        if peak:
             shapes.append({"type": "line", "x0": x, "x1": x, "yref": "paper", "y0": 0, "y1": 1,
                            "line": {"color": color, "dash": "dash", "width": 1.5}})
-            annotations.append({"x": x, "y": 1.0, "yref": "paper", "text": f"{label} {2 / x:.1f}px", "showarrow": False,
-                                "font": {"color": color, "size": 10}, "yanchor": "bottom"})
     c, sigma = extras.get("peak_target"), extras.get("band_sigma", 0.15)
     if c and math.isfinite(c):
         shapes.append({"type": "rect", "x0": c * math.exp(-sigma), "x1": c * math.exp(sigma), "yref": "paper",
                        "y0": 0, "y1": 1, "fillcolor": "rgba(76,120,168,0.12)", "line": {"width": 0}})
     return {"data": data, "layout": chart_layout(
         title, xaxis={"title": {"text": "normalised frequency (1 = Nyquist; period = 2/f px)"}, "type": "log"},
-        yaxis={"title": {"text": "power / max"}, "type": "log"}, shapes=shapes, annotations=annotations)}
+        yaxis={"title": {"text": "power / max"}, "type": "log"}, shapes=shapes)}
 
 
 def acf_figure(extras: dict, title: str = "Autocorrelation (radial profile)") -> dict:
@@ -420,12 +474,12 @@ def acf_figure(extras: dict, title: str = "Autocorrelation (radial profile)") ->
     ``(min, max)`` px shaded as the searched lags, ``period_pred_px`` / ``period_target_px`` as dashed
     lines when finite. Returns a plotly figure dict."""
     lags = typed_array(np.asarray(extras["lags"]))
-    data = [
-        {"type": "scatter", "mode": "lines", "name": "prediction", "x": lags, "y": typed_array(np.asarray(extras["acf_pred"])),
-         "line": {"color": "#E45756"}},
-        {"type": "scatter", "mode": "lines", "name": "target", "x": lags, "y": typed_array(np.asarray(extras["acf_target"])),
-         "line": {"color": "#4C78A8"}},
-    ]
+    data = []
+    for role, side, color in (("prediction", "pred", "#E45756"), ("target", "target", "#4C78A8")):
+        v = extras.get(f"period_{side}_px")
+        name = f"{role} · period {v:.1f} px" if v and math.isfinite(v) else role
+        data.append({"type": "scatter", "mode": "lines", "name": name, "x": lags,
+                     "y": typed_array(np.asarray(extras[f"acf_{side}"])), "line": {"color": color}})
     shapes = []
     lo, hi = extras.get("lag_range", (None, None))
     if lo is not None:
@@ -467,14 +521,17 @@ def log_polar_figure(extras: dict) -> dict:
 def scale_figure(extras: dict) -> dict:
     """001: the object's size against the size its depth and focal length predict."""
     s_pred, s_exp = extras["s_pred"], extras["s_exp"]
-    data = [{"type": "bar", "x": ["s_pred = √area(M̂)", "s_exp = k·f/Z" if extras.get("depth_mode") == "depth" else "s_exp = k·f·d"],
-             "y": [s_pred, s_exp], "marker": {"color": ["#E45756", "#4C78A8"]},
-             "text": [f"{s_pred:.2f}", f"{s_exp:.2f}"], "textposition": "outside",
-             "hovertemplate": "%{x}: %{y:.3f} latent px<extra></extra>"}]
+    data = [{"type": "bar", "orientation": "h",
+             "y": ["s_pred = √area(M̂)", "s_exp = k·f/Z" if extras.get("depth_mode") == "depth" else "s_exp = k·f·d"],
+             "x": [s_pred, s_exp], "marker": {"color": ["#E45756", "#4C78A8"]},
+             "text": [f"{s_pred:.2f}", f"{s_exp:.2f}"], "textposition": "outside", "cliponaxis": False,
+             "hovertemplate": "%{y}: %{x:.3f} latent px<extra></extra>"}]
     ratio = s_pred / s_exp if s_exp else float("nan")
     title = (f"Depth-aware scale: s_pred/s_exp = {ratio:.3f} · depth statistic {extras['depth_stat']:.3g}"
              f" · k_obj {extras['k_obj']:.4g} ({extras['k_obj_source']})")
-    return {"data": data, "layout": chart_layout(title, yaxis={"title": {"text": "size (latent px)"}}, showlegend=False)}
+    return {"data": data, "layout": chart_layout(title, xaxis={"title": {"text": "size (latent px)"}, "rangemode": "tozero"},
+                                                  yaxis={"autorange": "reversed"}, showlegend=False, height=190,
+                                                  margin={"l": 130, "r": 40, "t": 36, "b": 40})}
 
 
 def per_scale_figure(per_scale: dict[str, float]) -> dict:
@@ -484,7 +541,7 @@ def per_scale_figure(per_scale: dict[str, float]) -> dict:
     xs = list(per_scale)
     return {"data": [{"type": "bar", "x": [f"scale {s}" for s in xs], "y": [per_scale[s] for s in xs],
                       "marker": {"color": "#72B7B2"}, "hovertemplate": "%{x}: %{y:.4g}<extra></extra>"}],
-            "layout": chart_layout("004 gradient error per scale (standardised depth)", showlegend=False)}
+            "layout": chart_layout("004 gradient error per scale (standardised depth)", showlegend=False, height=260)}
 
 
 def step_of(name: str) -> float:
@@ -579,12 +636,37 @@ def normalise_curve(values: list[float]) -> list[float | None]:
     return [float(x) if math.isfinite(x) else None for x in out]
 
 
+def marker_labels(names: list[str], xs: list[float], span: float, near: float = 0.06) -> tuple[list[str], list[str]]:
+    """Labels for markers at ``xs`` (sorted) on one curve, so none sits on another: markers closer
+    than ``near`` × ``span`` share one label (``"a, b"`` on the first, the others blank), and the
+    labels of neighbouring groups alternate above and below. Returns (texts, textpositions)."""
+    texts, positions = [""] * len(names), ["top center"] * len(names)
+    groups: list[list[int]] = []
+    for i, x in enumerate(xs):
+        if groups and x - xs[groups[-1][0]] <= near * span:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    above = True
+    for g, members in enumerate(groups):
+        if g and xs[members[0]] - xs[groups[g - 1][-1]] <= 3 * near * span:
+            above = not above  # a neighbour's label would touch this one: the other side
+        else:
+            above = True
+        texts[members[0]] = ", ".join(names[i] for i in members)
+        for i in members:
+            positions[i] = "top center" if above else "bottom center"
+    return texts, positions
+
+
 def sweep_figure(x: list[float], values: dict[str, list[float]], total: list[float], *, axis_title: str,
                  title: str, labels: dict[str, str] | None = None, weights: dict[str, float] | None = None,
-                 markers: dict[str, float] | None = None, reference_x: float | None = 1.0) -> dict:
+                 markers: dict[str, float] | None = None, reference_x: float | None = 1.0,
+                 legend: bool = True) -> dict:
     """Each term's response (normalised, see :func:`normalise_curve`) against ``x``, the weighted total
     on top in black; ``markers`` ``{prediction: x}`` are placed on the total curve. Terms with zero
-    weight are drawn faint (legend click shows/hides any)."""
+    weight are drawn faint (legend click shows/hides any). ``legend=False`` for a small figure beside
+    one that has it (the terms keep their colours)."""
     labels, weights = labels or {}, weights or {}
     data = []
     for i, (t, v) in enumerate(values.items()):
@@ -604,19 +686,23 @@ def sweep_figure(x: list[float], values: dict[str, list[float]], total: list[flo
         ys = np.asarray([np.nan if v is None else v for v in tn], float)
         # predictions outside the swept range are not drawn (the summary lists them)
         names = [n for n, m in markers.items() if m is not None and math.isfinite(m) and xs[0] <= m <= xs[-1]]
+        names.sort(key=lambda n: markers[n])
         mx = [float(markers[n]) for n in names]
         my = [float(np.interp(m, xs, ys)) for m in mx]
-        data.append({"type": "scatter", "mode": "markers+text", "name": "predictions", "x": mx, "y": my, "text": names,
-                     "textposition": "top center", "marker": {"color": "#D62728", "size": 11, "symbol": "diamond",
-                                                              "line": {"color": "white", "width": 1}},
-                     "hovertemplate": "%{text}: estimated x = %{x:.3f}<extra></extra>"})
+        texts, positions = marker_labels(names, mx, span=float(xs[-1] - xs[0]))
+        data.append({"type": "scatter", "mode": "markers+text", "name": "predictions", "x": mx, "y": my, "text": texts,
+                     "customdata": names, "textposition": positions,
+                     "marker": {"color": "#D62728", "size": 11, "symbol": "diamond", "line": {"color": "white", "width": 1}},
+                     "hovertemplate": "%{customdata}: estimated x = %{x:.3f}<extra></extra>"})
     shapes = []
     if reference_x is not None:
         shapes.append({"type": "line", "x0": reference_x, "x1": reference_x, "y0": 0, "y1": 1, "yref": "paper",
                        "line": {"color": "#888", "width": 1, "dash": "dash"}})
-    return {"data": data, "layout": chart_layout(title, shapes=shapes, height=420,
+    return {"data": data, "layout": chart_layout(title, shapes=shapes, height=420, showlegend=legend,
                                                   xaxis={"title": {"text": axis_title}},
-                                                  yaxis={"title": {"text": "response (0 at minimum, 1 at the worse end)"},
+                                                  # short: a title longer than the plot's height runs into
+                                                  # the figure's title (the text says what 0 and 1 are)
+                                                  yaxis={"title": {"text": "response (0 = min, 1 = worse end)"},
                                                          "rangemode": "tozero"})}
 
 

@@ -25,8 +25,9 @@ def by_step(preds) -> list[str]:
 
 
 def checkpoint_table(session: Session, combined: Combined) -> tuple[pd.DataFrame, dict]:
-    """A row per checkpoint by step (★ the best total; its total, estimated scale and each weighted
-    term that is not 0 everywhere) and the line chart of the same series."""
+    """A row per checkpoint by step: ★ the best total, its total, estimated scale and the weighted
+    term that makes most of it (label and share; each term's value is in the Overview table and the
+    line chart); and the line chart of every weighted term that is not 0 everywhere."""
     preds = session.report.predictions
     best = min(preds, key=lambda p: combined.totals[p])
     series = {t: [combined.weighted[p][t] for p in preds] for t in session.report.terms
@@ -34,12 +35,13 @@ def checkpoint_table(session: Session, combined: Combined) -> tuple[pd.DataFrame
     rows = []
     for p in by_step(preds):
         sc = session.report.scales.get(p)
-        row = {"checkpoint": ("★ " if p == best else "") + p, "total": round(combined.totals[p], 5),
-               "estimated scale": None if sc is None or sc.estimate is None else round(sc.estimate, 4)}
-        for t in series:
-            v = combined.weighted[p][t]
-            row[TERM_LABELS[t]] = None if v is None else round(v, 5)
-        rows.append(row)
+        parts = {t: v for t, v in combined.weighted[p].items() if v}
+        top = max(parts, key=lambda t: abs(parts[t]), default=None)
+        total = combined.totals[p]
+        rows.append({"checkpoint": ("★ " if p == best else "") + p, "total": round(total, 5),
+                     "estimated scale": None if sc is None or sc.estimate is None else round(sc.estimate, 4),
+                     "largest term": "—" if top is None else (
+                         f"{TERM_LABELS[top]} ({100 * parts[top] / total:.0f}%)" if total else TERM_LABELS[top])})
     return pd.DataFrame(rows), FG.checkpoint_lines(preds, series, combined.totals, TERM_LABELS)
 
 

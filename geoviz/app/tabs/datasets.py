@@ -14,14 +14,15 @@ import geoviz.report.figures as FG
 from geoviz.analysis.datasets import dataset_rows
 from geoviz.app.labels import TERM_LABELS, esc
 from geoviz.app.page import FOCUS, Page
-from geoviz.app.sessions import follow_kind, new_session, set_weight_values, weights_from_values
+from geoviz.app.sessions import file_stem, follow_kind, new_session, set_weight_values, weights_from_values
 from geoviz.app.state import Focus, Session
 from geoviz.data.layouts import dataset_folder, datasets_under, list_dataset, load_spec
 from geoviz.data.readers import InputError
+from geoviz.data.tempfiles import new_temp_dir
 from geoviz.engine.terms import REGISTRY
 
 __all__ = ["ID", "TITLE", "VIEWS", "LAZY", "views", "build", "wire", "shown", "dataset_views", "dataset_table",
-           "dataset_gallery", "dataset_chart"]
+           "shown_table", "dataset_gallery", "dataset_chart"]
 
 ID, TITLE, LAZY = "datasets", "Datasets", False
 VIEWS: dict[str, tuple[str, ...]] = {}  # its views follow the dataset chosen, not the session
@@ -38,11 +39,34 @@ def views(session: Session, focus: Focus, kinds) -> dict:
 
 
 def dataset_table(rows: list[dict], sort: str) -> pd.DataFrame:
-    """Rows (sample × checkpoint) as a table sorted by ``sort`` (a term or ``total``), worst first."""
+    """Rows (sample × checkpoint) with every term's raw value (columns by term id, as ``results.csv``),
+    sorted by ``sort`` (a term or ``total``), worst first."""
     cols = ["sample", "checkpoint", "total", "estimated scale", *REGISTRY]
     df = pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
     key = sort if sort in df.columns else "total"
     return df.sort_values(key, ascending=False, na_position="last").reset_index(drop=True).round(5)
+
+
+SHOWN_COLUMNS = ["sample", "checkpoint", "total", "estimated scale", "largest term"]
+
+
+def shown_table(df: pd.DataFrame, sort: str, weights: dict[str, float]) -> pd.DataFrame:
+    """What the tab's table shows of :func:`dataset_table`: sample, checkpoint, total, estimated scale,
+    the term sorted by (its raw value, under its label) and the weighted term that makes most of each
+    total: six columns that fit the pane (every term's value is in the CSV beside it)."""
+    out = df[["sample", "checkpoint", "total", "estimated scale"]].copy()
+    if sort in REGISTRY:
+        out[TERM_LABELS[sort]] = df[sort]
+
+    def largest(row) -> str:
+        parts = {t: weights.get(t, 0.0) * row[t] for t in REGISTRY if pd.notna(row[t]) and weights.get(t, 0.0)}
+        top = max(parts, key=lambda t: abs(parts[t]), default=None)
+        if top is None:
+            return "—"
+        return f"{TERM_LABELS[top]} ({100 * parts[top] / row['total']:.0f}%)" if row["total"] else TERM_LABELS[top]
+
+    out["largest term"] = [largest(r) for _, r in df.iterrows()] if len(df) else []
+    return out
 
 
 def dataset_gallery(folder: Path, df: pd.DataFrame, sort: str, limit: int = 48, root: Path | None = None) -> list:
@@ -75,11 +99,13 @@ def dataset_views(root: Path, name: str, sort: str, weights: dict[str, float], p
     rows, source, left_out = dataset_rows(folder, weights, progress, root=root)
     df = dataset_table(rows, sort)
     md = (f"**{esc(name)}** · {len({r['sample'] for r in rows})} samples × {len({r['checkpoint'] for r in rows})} "
-          f"checkpoints · values {source}")
+          f"checkpoints · values {source} · totals at the weights when it was loaded")
     if left_out:
         md += f"\n\n**Left out ({len(left_out)})**\n\n" + "\n".join(f"- {esc(x)}" for x in left_out)
-    return {"ds_table": df, "ds_chart": dataset_chart(rows), "ds_md": md,
-            "ds_gallery": dataset_gallery(folder, df, sort, root=root)}
+    csv = new_temp_dir("dataset-") / f"{file_stem(name)}-geoviz.csv"
+    df.to_csv(csv, index=False)
+    return {"ds_table": shown_table(df, sort, weights), "ds_chart": dataset_chart(rows), "ds_md": md,
+            "ds_gallery": dataset_gallery(folder, df, sort, root=root), "ds_csv": str(csv)}
 
 
 def build(page: Page) -> None:
@@ -94,13 +120,16 @@ def build(page: Page) -> None:
     page.add("ds_md", gr.Markdown(elem_id="dataset_md"))
     page.add("ds_gallery", gr.Gallery(label="predictions, worst first (click to open)", columns=6, height=300,
                                       elem_id="dataset_gallery", allow_preview=False))
-    page.add("ds_table", gr.Dataframe(interactive=False, elem_id="dataset_table"))
+    page.add("ds_table", gr.Dataframe(pd.DataFrame(columns=SHOWN_COLUMNS), interactive=False, elem_id="dataset_table",
+                                      wrap=True))  # its real headers before a dataset is chosen
+    page.add("ds_csv", gr.DownloadButton("Download the full table (.csv: every term's value)", elem_id="dataset_csv",
+                                         size="sm"))
     page.add("ds_chart", gr.Plot(show_label=False))
 
 
 def wire(page: Page) -> None:
     """Choosing a dataset or a sort (or opening the tab) loads it; a click on a row or thumbnail opens that sample."""
-    root, outputs, weights = page.data_root, ["ds_table", "ds_chart", "ds_md", "ds_gallery"], page.weight_names()
+    root, outputs, weights = page.data_root, ["ds_table", "ds_chart", "ds_md", "ds_gallery", "ds_csv"], page.weight_names()
 
     def on_dataset(v, progress):
         if root is None or not v.ds_name:
@@ -136,7 +165,7 @@ def wire(page: Page) -> None:
         new.inspect = str(row["checkpoint"])
         if old is not None:
             new.files = old.files
-        return {"state": new, **page.compose(new, v.focus(), ["session", "weights", "weighted"])}
+        return {"state": new, **page.compose(new, v.focus(), ["session", "weights", "restore", "weighted"])}
 
     page.add("ds_asked", gr.State({}))  # how many dataset loads this browser asked for (the last one shows)
     chosen = ["ds_name", "ds_sort", "ds_asked", *weights]
@@ -144,7 +173,7 @@ def wire(page: Page) -> None:
             api_name="dataset", compute=True)  # its API parameters: name, sort, then the weights
     page.on(page["main_tabs"].select, on_tab, [*chosen, "ds_table"], outputs, special=("evt", "progress"), compute=True)
     opened = page.on([page["ds_table"].select, page["ds_gallery"].select], on_open,
-                     ["state", "ds_name", "ds_table", "device", *FOCUS[1:], *weights], page.everything(),
+                     ["state", "ds_name", "ds_table", "device", *FOCUS[1:], *weights], page.restorable(),
                      special=("evt", "progress"), compute=True)
     # the opened sample's diagnosis: the Overview tab, scrolled to its cards
     page.chain(page.chain(opened, lambda v: {"main_tabs": gr.Tabs(selected="overview")}, [], ["main_tabs"],

@@ -11,11 +11,12 @@ import geoviz.report.figures as FG
 from geoviz.app.describe import scale_label
 from geoviz.app.labels import fmt
 from geoviz.app.page import Page
-from geoviz.app.state import Focus, Session
+from geoviz.app.state import Focus, Session, Update
 
 __all__ = ["ID", "TITLE", "VIEWS", "LAZY", "views", "build", "wire", "depth_md"]
 
 ID, TITLE, LAZY = "depth", "Depth", False
+REGIONS = {1: ("inside the mask", "#E45756"), 2: ("edge band", "#EECA3B"), 3: ("sure outside", "#4C78A8")}
 FIGURES = ("d_pred", "d_target", "d_diff", "regions", "depth_scale", "sta_pred", "sta_target", "per_scale")
 VIEWS = {"prediction": ("depth_md", *FIGURES)}
 
@@ -52,8 +53,10 @@ def _maps(ex: dict, img) -> dict:
     unit = "m" if kind == "metric" else "1/m"
     lo = float(np.nanmin([np.nanmin(ex["depth_pred"]), np.nanmin(ex["depth_target"])]))
     hi = float(np.nanmax([np.nanmax(ex["depth_pred"]), np.nanmax(ex["depth_target"])]))
-    inside = np.clip(ex["region_inside"], 0, 1)
-    regions = inside + ex["region_edge"] * 2.0 + ex["region_outside"] * 3.0 - inside * ex["region_edge"]
+    # one class per pixel: the edge band over the inside; what is neither is not compared (the ring
+    # between the mask and the sure-outside region)
+    codes = np.where(ex["region_edge"] > 0.5, 2, np.where(ex["region_inside"] > 0.5, 1,
+                                                          np.where(ex["region_outside"] > 0.5, 3, 0)))
     return {
         "d_pred": FG.map_figure(ex["depth_pred"], title=f"predicted depth ({kind})", colorscale="Viridis", zmin=lo,
                                 zmax=hi, colorbar_title=unit),
@@ -61,37 +64,41 @@ def _maps(ex: dict, img) -> dict:
                                   zmax=hi, colorbar_title=unit),
         "d_diff": FG.map_figure(ex["depth_difference"], title="prediction − target", symmetric=True,
                                 colorscale=FG.DIVERGING, colorbar_title=unit),
-        "regions": FG.overlay_figure(img, regions, title="regions: inside (1) · edge band (2) · sure outside (3)",
-                                     colorscale="Turbo", zmin=0, zmax=3, opacity=0.55),
+        "regions": FG.regions_figure(img, codes, REGIONS, title="000's regions (the ring between is not compared)"),
     }
 
 
+def _shown(fig: dict | None) -> Update:
+    """A figure shown, or its plot hidden (None): a skipped term says why in the headline, once,
+    instead of in the title of an empty figure (too long for it)."""
+    return Update.of(fig, visible=True) if fig is not None else Update.of(None, visible=False)
+
+
 def views(session: Session, focus: Focus, kinds) -> dict:
-    """The tab's views of ``focus.pred`` (kind ``prediction``): ``depth_md`` and its figures (titled
-    empty figures where a term was skipped)."""
+    """The tab's views of ``focus.pred`` (kind ``prediction``): ``depth_md`` and its figures, each
+    an :class:`Update` (hidden where its term was skipped; the headline says why)."""
     if "prediction" not in kinds:
         return {}
     pred = focus.pred_in(session)
     res = session.report.results[pred]
-    inside = res["depth_inside"]
-    img = session.prediction_image(pred)
+    inside, sc, mono = res["depth_inside"], res["depth_scale"], res["mono_rgrad"]
     if not inside.ok:
-        empty = FG.overlay_figure(img, None, title=f"depth: {inside.skipped}")
-        return {"depth_md": f"Depth terms skipped: {inside.skipped}", **{f: empty for f in FIGURES}}
-    out = {"depth_md": depth_md(session, pred), **_maps(inside.extras, img)}
-    sc = res["depth_scale"]
-    out["depth_scale"] = FG.scale_figure(sc.extras) if sc.ok else FG.overlay_figure(img, None, title=f"001 skipped: {sc.skipped}")
-    mono = res["mono_rgrad"]
+        return {"depth_md": f"**Depth terms skipped:** {inside.skipped}", **{f: _shown(None) for f in FIGURES}}
+    img = session.prediction_image(pred)
+    figs = {**_maps(inside.extras, img), "depth_scale": FG.scale_figure(sc.extras) if sc.ok else None}
+    md = depth_md(session, pred)
+    if not sc.ok:
+        md += f"\n\n001 (depth-aware scale) skipped: {sc.skipped}"
     if mono.ok:
         mx = mono.extras
-        out["sta_pred"] = FG.map_figure(mx["standardized_pred"], title="standardised predicted depth (mean/MAD)",
-                                        symmetric=True, colorscale=FG.DIVERGING)
-        out["sta_target"] = FG.map_figure(mx["standardized_target"], title="standardised target depth", symmetric=True,
-                                          colorscale=FG.DIVERGING)
-        out["per_scale"] = FG.per_scale_figure(mx["rgrad_per_scale"])
+        figs["sta_pred"] = FG.map_figure(mx["standardized_pred"], title="standardised predicted depth (mean/MAD)",
+                                         symmetric=True, colorscale=FG.DIVERGING)
+        figs["sta_target"] = FG.map_figure(mx["standardized_target"], title="standardised target depth", symmetric=True,
+                                           colorscale=FG.DIVERGING)
+        figs["per_scale"] = FG.per_scale_figure(mx["rgrad_per_scale"])
     else:
-        out["sta_pred"] = out["sta_target"] = out["per_scale"] = FG.overlay_figure(img, None, title=f"004 skipped: {mono.skipped}")
-    return out
+        md += f"\n\n004 (G2-MonoDepth) skipped: {mono.skipped}"
+    return {"depth_md": md, **{f: _shown(figs.get(f)) for f in FIGURES}}
 
 
 def build(page: Page) -> None:

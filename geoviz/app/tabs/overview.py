@@ -16,7 +16,7 @@ from geoviz.engine.terms import REGISTRY
 __all__ = ["ID", "TITLE", "VIEWS", "LAZY", "views", "build", "wire", "overview_table", "skipped_md"]
 
 ID, TITLE, LAZY = "overview", "Overview", False
-VIEWS = {"session": ("skipped", "table_show"), "weighted": ("bars", "table")}
+VIEWS = {"session": ("skipped", "table_show", "ov_scale"), "weighted": ("bars", "table")}
 
 
 SHOW = {"weighted": "weighted value", "raw": "raw value", "share": "share of the total"}
@@ -69,11 +69,14 @@ def skipped_md(session: Session) -> str:
 
 
 def views(session: Session, focus: Focus, kinds) -> dict:
-    """``skipped`` (session); ``bars`` (stacked contributions, HTML) and ``table`` (weighted)."""
+    """``skipped``, ``table_show`` and ``ov_scale`` (the scale across checkpoints) (session); ``bars``
+    (stacked contributions, HTML) and ``table`` (weighted)."""
     out = {}
+    r = session.report
     if "session" in kinds:
         out["skipped"] = skipped_md(session)
         out["table_show"] = session.table_show
+        out["ov_scale"] = FG.scale_by_step_figure(r.predictions, r.scales, r.kind)
     if "weighted" in kinds:
         c = session.combined()
         out["bars"] = FG.contributions_html(session.report.predictions, session.report.terms, c.weighted, c.totals,
@@ -83,8 +86,12 @@ def views(session: Session, focus: Focus, kinds) -> dict:
 
 
 def build(page: Page) -> None:
-    """The contribution bars, the table (and what its cells show) and the skipped terms."""
+    """The contribution bars, the scale across checkpoints, the table (and what its cells show) and the
+    skipped terms."""
     page.add("bars", gr.HTML(elem_id="bars"))
+    # how far each checkpoint is off in scale, by step (also what draws plotly once on the first
+    # screen, so the first figure tab opens without loading it)
+    page.add("ov_scale", gr.Plot(show_label=False, elem_id="ov_scale"))
     page.add("table_show", gr.Radio([(label, key) for key, label in SHOW.items()], value="weighted",
                                     label="table cells", elem_id="table_show"))
     page.add("table", gr.Dataframe(elem_id="table", interactive=False, wrap=True))
