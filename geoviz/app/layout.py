@@ -35,7 +35,7 @@ from geoviz.models.choice import resolve_device
 from geoviz.report.bundles import SessionStore
 from geoviz.version import __version__
 
-__all__ = ["build_demo", "TABS", "MODULES", "KINDS", "devices"]
+__all__ = ["build_demo", "TABS", "MODULES", "KINDS", "devices", "compose", "stale_lazy_views"]
 
 TABS = [overview, heatmaps, latent, depth, texture, checkpoints, sensitivity, params, share, datasets]
 # the order views are composed and sent in; the summary last, so the exact numbers are every
@@ -50,15 +50,26 @@ def devices() -> list[str]:
 
 
 def compose(session: Session, focus: Focus, kinds: tuple[str, ...], tabs: tuple[str, ...] | None) -> dict:
-    """Every module's views of ``kinds``; a lazy tab's weighted views only when it is in ``tabs``."""
+    """Every module's views of ``kinds``; a lazy tab's weighted views only when it is in ``tabs``
+    (and then the session records what they were made from: :func:`stale_lazy_views`)."""
     out: dict = {}
     for module in MODULES:
         wanted = [k for k in kinds if k in module.VIEWS]
-        if getattr(module, "LAZY", False) and tabs is not None and module.ID not in tabs:
+        lazy = getattr(module, "LAZY", False)
+        if lazy and tabs is not None and module.ID not in tabs:
             wanted = [k for k in wanted if k != "weighted"]
         if wanted:
             out.update(module.views(session, focus, wanted))
+            if lazy and "weighted" in wanted:
+                session.sent[module.ID] = session.weighted_source(focus.pred_in(session))
     return out
+
+
+def stale_lazy_views(session: Session, focus: Focus, tab: str) -> bool:
+    """Whether the lazy tab ``tab``'s weighted views on screen were made from something else than the
+    session holds now (other weights, report, sweep or prediction): only then does opening it redraw
+    them. An unchanged tab opens without a round of figures from the server."""
+    return session.sent.get(tab) != session.weighted_source(focus.pred_in(session))
 
 
 def view_names() -> dict[str, list[str]]:
@@ -85,10 +96,10 @@ def _wire_open_tab(page: Page) -> None:
 
     def on_tab(v, evt):
         name = ids.get(str(evt.value), str(evt.value).lower())
-        if v.state is None:
+        lazy = any(t.ID == name and getattr(t, "LAZY", False) for t in TABS)
+        if v.state is None or not lazy or not stale_lazy_views(v.state, v.focus(), name):
             return {"open_tab": name}
-        return {"open_tab": name, **compose(v.state, v.focus(), ("weighted",), (name,))} if any(
-            t.ID == name and getattr(t, "LAZY", False) for t in TABS) else {"open_tab": name}
+        return {"open_tab": name, **compose(v.state, v.focus(), ("weighted",), (name,))}
 
     page.on(page["main_tabs"].select, on_tab, ["state", FOCUS[0]], ["open_tab", *lazy], special=("evt",), **HIDDEN)
 

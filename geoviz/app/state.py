@@ -39,6 +39,13 @@ class Session:
     kind_choice: str = "auto"  # auto | insertion | material (the report says what it resolved to)
     notes: str = ""  # the notes of the bundle or link it was restored from
     table_show: str = "weighted"  # what the Overview table's cells show: weighted | raw | share
+    sent: dict = field(default_factory=dict)  # lazy tab id → what its weighted views were made from
+
+    def weighted_source(self, pred: str) -> tuple:
+        """What a lazy tab's weighted views are made of: the report, sweep and balance (by identity),
+        the effective weights and the prediction inspected. Equal sources give equal views."""
+        return (id(self.report), id(self.sweep), id(self.last_balance),
+                tuple(sorted(self.effective_weights().items())), pred)
 
     def effective_weights(self) -> dict[str, float]:
         """Each term's slider weight × its family master: the weights ``combine`` and exports use."""
