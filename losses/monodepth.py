@@ -16,6 +16,24 @@ neighbourhood finite. ``StandardizeData`` returns NaN where its inputs were not 
 terms after it leave those pixels out too.
 
 ``ssi_loss`` is the scale-and-shift-invariant comparison the document contrasts with ``rdepth``.
+
+**These are the specification's formulas, not the official G2-MonoDepth code's.** The official
+repository (Wang-xjtu/G2-MonoDepth, ``src/losses.py``) differs in five ways, so its numbers are not
+these (on generic inputs the two gradient losses differ by about 3×):
+
+1. its data loss pools the batch, ``Σ|h·(o − t)| / (Σh + 1e-6)`` over every image at once, where the
+   document (and this module) takes each image's masked mean and then the batch mean;
+2. its training uses one mask for the absolute term and another for the relative and gradient terms
+   (here one ``mask`` serves all three; pass the terms separately to use two);
+3. its gradient loss zeroes the residual outside the mask before the Sobel filter, where the document
+   weights the Sobel response by the mask;
+4. its Sobel convolution is unpadded and it downsamples by nearest sampling, where the document pads
+   and average-pools (with the mask pooled and binarised);
+5. it divides the sum over the four scales once, by the full-resolution mask sum, where the document
+   normalises each scale by its own mask sum and averages the scales.
+
+A model trained with the official loss and diagnosed here is measured by the specification's terms:
+compare runs with each other, not with the official loss's logged values.
 """
 
 from __future__ import annotations
