@@ -48,7 +48,7 @@ def test_heatmap_term_and_kind_switch(page):
     page.locator("#heat_term input").click()
     page.get_by_role("option", name="depth edges").click()  # labels, not ids
     page.wait_for_function(f"() => ({title})().includes('depth edges')", timeout=30_000)
-    page.get_by_label("gradient").check()
+    page.get_by_role("radio", name="gradient").check()
     page.wait_for_function(f"() => ({title})().includes('gradient')", timeout=30_000)
 
 
@@ -58,7 +58,7 @@ def test_sensitivity_sweep_and_balance_in_the_browser(page):
     page.fill("#sweep_n input", "9")
     page.click("#run_sweep")
     page.wait_for_selector("#sweep_plot .gtitle", timeout=120_000)
-    assert "Response to scale" in page.evaluate("() => document.querySelector('#sweep_plot .gtitle').textContent")
+    assert "Response to the object's scale" in page.evaluate("() => document.querySelector('#sweep_plot .gtitle').textContent")
     assert page.locator("#sweep_plot .scatterlayer .trace").count() >= 3  # visible terms, total, predictions
     assert "minimum at" in page.locator("#sweep_md").inner_text()
     before = page.evaluate(TOTALS)

@@ -4,11 +4,14 @@ reused, and a click on a row opening that sample's diagnosis."""
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from gradio_client import Client
 from test_api import call
 
+from geoviz.app.labels import TERM_LABELS
 from geoviz.cli import main
+from geoviz.engine.terms import REGISTRY
 
 
 def _data_root(app_url) -> Path:
@@ -22,22 +25,25 @@ def _data_root(app_url) -> Path:
 def test_dataset_table_sorted_and_csv_reused(app_url, tmp_path):
     client = Client(app_url, verbose=False)
     call(client, "/load_demo")
-    table, chart, md, gallery = call(client, "/dataset", name="synthetic", sort="total")
+    table, chart, md, gallery, csv = call(client, "/dataset", name="synthetic", sort="total")
     assert len(gallery) == 12 and "sample_" in gallery[0]["caption"]
     rows = table["data"]
     headers = table["headers"]
     totals = [r[headers.index("total")] for r in rows]
     assert len(rows) == 4 * 3 and totals == sorted(totals, reverse=True)
     assert "computed on open" in md
+    full = pd.read_csv(csv)  # every term's value, by term id (what results.csv holds)
+    assert set(REGISTRY) <= set(full.columns) and list(full["total"]) == pytest.approx(totals, rel=1e-6)
+    assert all(h in ("sample", "checkpoint", "total", "estimated scale", "largest term") for h in headers)
     by_area = call(client, "/dataset", name="synthetic", sort="latent_area")[0]
-    col = by_area["headers"].index("latent_area")
+    col = by_area["headers"].index(TERM_LABELS["latent_area"])  # the sorted term's column, under its label
     assert [r[col] for r in by_area["data"]] == sorted((r[col] for r in by_area["data"]), reverse=True)
     # a results.csv from the CLI is read instead of computing
     root = _data_root(app_url)
     copy = root / "with_csv"
     shutil.copytree(root / "synthetic", copy)
     assert main(["evaluate", str(copy), "--out", str(copy / "results.csv"), "--device", "cpu", "--workers", "0", "--quiet"]) == 0
-    table2, _, md2, _ = call(client, "/dataset", name="with_csv", sort="total")
+    table2, _, md2, _, _ = call(client, "/dataset", name="with_csv", sort="total")
     assert "from results.csv" in md2
     t2 = sorted(r[table2["headers"].index("total")] for r in table2["data"])
     assert t2 == pytest.approx(sorted(totals), rel=1e-4)

@@ -116,7 +116,7 @@ def test_latent_depth_and_texture_show_the_inspected_prediction(demo, tiles):
     assert f"Dice loss {fmt(res['latent_dice'].value)}" in lat["latent_md"]
     dep = depth.views(demo, Focus(pred), ["prediction"])
     assert f"000: inside {fmt(res['depth_inside'].value)}" in dep["depth_md"]
-    assert all(dep[f] is not None for f in depth.FIGURES)
+    assert all(dep[f].settings == {"visible": True} and "layout" in dep[f].value for f in depth.FIGURES)
     ins = texture.views(demo, Focus(pred), ["prediction"])["texture_md"]
     assert "insertion sample" in ins
     mat = texture.views(tiles, Focus(tiles.report.predictions[0]), ["prediction"])["texture_md"]
@@ -214,3 +214,120 @@ def test_a_term_without_a_contribution_map_says_so(demo):
                 and demo.report.results[pred][t].contribution is None)
     title = heatmaps.views(demo, Focus(pred, term, "contribution"), ["inspect"])["heatmap"]["layout"]["title"]["text"]
     assert "no contribution map" in title and "gradient instead" in title
+
+
+def test_a_restored_sessions_inputs_fill_the_boxes_and_diagnose_the_same(demo):
+    """The demo (as a restored link would) puts its own inputs in the boxes; Diagnose on what the
+    boxes hold gives the same sample and the same numbers."""
+    shown = inputs.views(demo, Focus(), ["restore"])
+    assert set(shown) == set(inputs.VIEWS["restore"]) and shown["mask_choice"] == "upload"
+    values = {n: None for n in inputs.UPLOADS.values()}
+    values.update({k: v for k, v in shown.items() if k in values}, diff_threshold=0.04)
+    sample = inputs.uploads_of(values).to_sample()
+    given = demo.original or demo.sample
+    assert sample.name == given.name and list(sample.predictions) == list(given.predictions)
+    for role in ("context", "target", "mask"):
+        assert np.abs(getattr(sample, role) - getattr(given, role)).max() <= 0.5 / 255 + 1e-6, role
+    assert np.allclose(sample.target_depth, given.target_depth, equal_nan=True)
+    assert sample.camera["f_px"] == pytest.approx(given.camera["f_px"])
+    again = new_session(sample, demo.params, demo.weights, "cpu")
+    for p in given.predictions:
+        for t, v in demo.report.values[p].items():
+            if v is not None:
+                assert again.report.values[p][t] == pytest.approx(v, rel=1e-3, abs=1e-6), (p, t)
+    assert inputs.views(demo, Focus(), ["restore"])["preds"] == shown["preds"]  # written once per sample
+
+
+def test_thumbnails_name_every_checkpoint(demo):
+    from geoviz.app.panels import images
+
+    thumbs = images.views(demo, Focus(), ["session"])["thumbs"]
+    assert [c for _, c in thumbs] == list(demo.report.predictions)
+    assert all(max(img.size) <= images.THUMB_SIDE for img, _ in thumbs)
+    small = np.asarray(thumbs[1][0].resize((32, 32)), np.float32) / 255
+    big = np.asarray(demo.prediction_image(demo.report.predictions[1]).resize((32, 32)), np.float32) / 255
+    assert np.abs(small - big).mean() < 0.02  # the thumbnail is that checkpoint's picture
+
+
+def test_a_lazy_tab_redraws_on_opening_only_when_its_views_are_stale(demo):
+    s = clone_session(demo)
+    focus = Focus(s.report.predictions[0])
+    assert layout.stale_lazy_views(s, focus, "checkpoints")  # never sent
+    layout.compose(s, focus, ("weighted",), ("checkpoints",))
+    assert not layout.stale_lazy_views(s, focus, "checkpoints")
+    assert layout.stale_lazy_views(s, focus, "sensitivity")  # closed: not composed, not recorded
+    layout.compose(s, focus, ("weighted",), ("overview",))  # a weight step with another tab open…
+    s.weights = {**s.weights, "latent_dice": s.weights["latent_dice"] + 0.5}
+    assert layout.stale_lazy_views(s, focus, "checkpoints")  # …leaves it stale: opening it redraws
+    layout.compose(s, focus, ("weighted",), None)
+    assert not layout.stale_lazy_views(s, focus, "checkpoints")
+    assert layout.stale_lazy_views(s, Focus(s.report.predictions[1]), "sensitivity")  # another prediction
+
+
+def test_an_upload_replaces_the_checkpoints_a_restored_session_put_in_the_box():
+    from geoviz.app.uploads import replace_with_upload
+
+    restored = ["/tmp/inputs-1/sample/pred/step_0500.png", "/tmp/inputs-1/sample/pred/step_1000.png"]
+    # the box sends them back from Gradio's cache, the upload appended after them
+    box = ["/cache/a1/step_0500.png", "/cache/b2/step_1000.png", "/cache/c3/scale_0.80.png", "/cache/d4/scale_1.25.png"]
+    assert replace_with_upload(box, restored) == (box[2:], box[2:])
+    assert replace_with_upload(box[2:], [])[0] == box[2:]  # an empty box: the upload is the list
+    other = ["/cache/e5/x.png", "/cache/f6/y.png", "/cache/g7/z.png"]
+    assert replace_with_upload(other, restored)[0] == other  # not an append to what it held: all of it
+
+
+def test_a_new_context_leaves_out_what_the_restore_put_in_the_boxes_and_keeps_what_the_user_gave(tmp_path):
+    from pathlib import Path
+
+    from geoviz.app.uploads import left_from_restore, matching_predictions, restored_record
+
+    def file(name, content):
+        (tmp_path / content).mkdir(exist_ok=True)
+        path = tmp_path / content / name
+        path.write_bytes(content.encode())
+        return str(path)
+
+    boxes = {"context": file("context.png", "c1"), "target": file("target.png", "t1"), "mask_file": file("mask.png", "m1"),
+             "preds": [file("step_0500.png", "p1")], "target_depth": file("target_depth.npy", "d1"),
+             "pred_depths": [file("step_0500.npy", "e1")], "latents": None, "camera_file": None, "k_obj": 2.5}
+    record = restored_record(boxes)
+    assert set(record) == {"context", "target", "mask_file", "preds", "target_depth", "pred_depths", "k_obj"}
+    # the same files back from Gradio's cache (another folder): nothing is stale while the sample is the same
+    cache = tmp_path / "gradio-cache"
+    cache.mkdir()
+
+    def cached(v):
+        if isinstance(v, list):
+            return [cached(x) for x in v]
+        if not isinstance(v, str):
+            return v
+        copy = cache / Path(v).name
+        copy.write_bytes(Path(v).read_bytes())
+        return str(copy)
+
+    again = {k: cached(v) for k, v in boxes.items()}
+    assert left_from_restore(again, record) == []
+    # the user uploads a new context, target and a mask of the same name, and changes k_obj
+    now = {**boxes, "context": file("context.png", "c2"), "target": file("target.png", "t2"),
+           "mask_file": file("mask.png", "m2"), "k_obj": 3.0}
+    assert left_from_restore(now, record) == ["preds", "target_depth", "pred_depths"]
+    assert left_from_restore(now, {}) == []  # nothing was restored (an API client, a fresh page)
+    # new predictions replace the old: the old checkpoints' depths go, the context's latents stay
+    depths = ["/cache/c/step_0500.npy", "/cache/c/scale_0.80.npy"]
+    assert matching_predictions(depths, ["/cache/d/scale_0.80.png"]) == ["/cache/c/scale_0.80.npy"]
+    assert matching_predictions(depths, ["/cache/d/other.png"]) is None
+    assert matching_predictions(["/c/context_latents.safetensors"], ["/d/x.png"]) == ["/c/context_latents.safetensors"]
+
+
+def test_diagnose_right_after_an_upload_diagnoses_the_upload_alone():
+    from geoviz.app.uploads import Uploads, with_upload_replaced
+
+    restored = ["/tmp/inputs-1/s/pred/step_0500.png", "/tmp/inputs-1/s/pred/step_1000.png"]
+    # the click reached the server before the upload handler's answer reached the box
+    box = ["/cache/a/step_0500.png", "/cache/b/step_1000.png", "/cache/c/scale_0.80.png"]
+    raced = Uploads(predictions=box, prediction_depths=["/cache/d/step_0500.npy"], latents=["/cache/e/scale_0.80.pt"])
+    settled = with_upload_replaced(raced, restored)
+    assert settled.predictions == box[2:] and settled.prediction_depths is None
+    assert settled.latents == ["/cache/e/scale_0.80.pt"]
+    answered = Uploads(predictions=box[2:], prediction_depths=["/cache/f/scale_0.80.npy"])
+    assert with_upload_replaced(answered, box[2:]) is answered  # the handler already answered: unchanged

@@ -31,7 +31,7 @@ def test_sweep_views_before_and_after_a_sweep(session):
     assert "weighted total" in names and "predictions" in names
     total = next(tr for tr in main["data"] if tr["name"] == "weighted total")
     assert np.allclose(total["customdata"], sweep.total(session.effective_weights()))
-    assert ex1 is not None and ex2 is not None  # shift x and y
+    assert ex1.settings == ex2.settings == {"visible": True} and "layout" in ex1.value  # shift x and y
     assert table.iloc[0]["term"] == "weighted total" and len(table) == 1 + len(sweep.values)
     # new weights redraw from the stored curves: no batch runs
     calls = BATCH_STATS["calls"]
