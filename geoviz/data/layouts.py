@@ -27,6 +27,7 @@ class SampleSpec:
     folder: Path
     predictions: dict[str, Path] = field(default_factory=dict)
     prediction_depths: dict[str, Path] = field(default_factory=dict)
+    prediction_latents: dict[str, Path] = field(default_factory=dict)
 
 
 def first_file(folder: Path, stem: str, suffixes: tuple[str, ...]) -> Path | None:
@@ -44,7 +45,8 @@ def _escapes(path: Path, root: Path) -> bool:
 
 def _confined(spec: SampleSpec, root: Path) -> bool:
     """Whether every file the sample would read resolves under ``root`` (no symlink out of it)."""
-    files = [spec.folder, *spec.folder.iterdir(), *spec.predictions.values(), *spec.prediction_depths.values()]
+    files = [spec.folder, *spec.folder.iterdir(), *spec.predictions.values(), *spec.prediction_depths.values(),
+             *spec.prediction_latents.values()]
     return not any(_escapes(p, root) for p in files)
 
 
@@ -76,6 +78,9 @@ def list_dataset(dataset: str | Path, preds_dir: str | Path | None = None,
             dep = first_file(preds_root / ck / "pred_depth", folder.name, DEPTH_SUFFIXES)
             if dep is not None:
                 spec.prediction_depths[ck] = dep
+            lat = first_file(preds_root / ck / "pred_latents", folder.name, LATENT_SUFFIXES)
+            if lat is not None:
+                spec.prediction_latents[ck] = lat
         if confine_to is not None and not _confined(spec, Path(confine_to).resolve()):
             log.warning("sample %s left out: a file of it lies outside the data root", spec.name)
             if left_out is not None:
@@ -107,7 +112,7 @@ def load_spec(spec: SampleSpec, depth_kind: str | None = None):
         camera=camera if camera.is_file() else None,
         context_latents=first_file(spec.folder, "context_latents", LATENT_SUFFIXES),
         target_latents=first_file(spec.folder, "target_latents", LATENT_SUFFIXES),
-        name=spec.name, skip_bad_predictions=True,
+        prediction_latents=dict(spec.prediction_latents), name=spec.name, skip_bad_predictions=True,
     )
 
 

@@ -20,7 +20,7 @@ from PIL import Image
 
 from geoviz.data.sample import Sample
 
-__all__ = ["write_sample", "safe_name", "write_image", "write_array", "write_atomic"]
+__all__ = ["write_sample", "safe_name", "write_image", "write_array", "write_atomic", "write_latent"]
 
 
 def safe_name(name: str) -> str:
@@ -61,7 +61,8 @@ def write_array(path: Path, arr: np.ndarray) -> Path:
     return write_atomic(path, buf.getvalue())
 
 
-def _write_latent(path: Path, z: torch.Tensor) -> Path:
+def write_latent(path: Path, z: torch.Tensor) -> Path:
+    """Latents ``[C, h, w]`` as a ``.safetensors`` file (key ``latents``, float32)."""
     from safetensors.torch import save
 
     return write_atomic(path, save({"latents": z.detach().to("cpu", torch.float32).contiguous()}))
@@ -89,9 +90,9 @@ def write_sample(sample: Sample, folder: str | os.PathLike) -> dict[str, object]
     if sample.camera:
         cam = {k: v for k, v in sample.camera.items() if isinstance(v, (int, float, str))}
         out["camera"] = write_atomic(root / "camera.json", json.dumps(cam, indent=1).encode())
-    latents = [_write_latent(root / f"{role}_latents.safetensors", z)
+    latents = [write_latent(root / f"{role}_latents.safetensors", z)
                for role, z in (("context", sample.context_latents), ("target", sample.target_latents)) if z is not None]
-    latents += [_write_latent(root / "pred_latents" / f"{safe_name(n)}.safetensors", z)
+    latents += [write_latent(root / "pred_latents" / f"{safe_name(n)}.safetensors", z)
                 for n, z in sample.prediction_latents.items()]
     if latents:
         out["latents"] = latents

@@ -1,0 +1,105 @@
+"""geoviz.data.runs.RunRecorder: what a training loop logs lands in the dataset layout, whole."""
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import geoviz
+from geoviz.data.layouts import list_dataset, load_spec
+from geoviz.data.runs import RunRecorder, read_run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def box():
+    return geoviz.load_sample(ROOT / "assets" / "insert_box")
+
+
+def chw(a):
+    return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)
+
+
+def test_a_logged_run_reads_back_as_a_dataset_with_the_same_numbers(tmp_path, box):
+    preds = list(box.predictions.items())[:3]
+    with RunRecorder(tmp_path / "run") as rec:
+        for step, (_, p) in zip((500, 1000, 1500), preds):
+            pred = chw(p)
+            rec.log(step, "box", context=chw(box.context), target=chw(box.target), mask=torch.from_numpy(box.mask),
+                    pred=pred)
+            pred.mul_(0)  # the loop reuses its buffer: what was logged is the copy made at the call
+            rec.log(step, "box_pil", context=Image.fromarray(np.rint(box.context * 255).astype(np.uint8)),
+                    target=np.rint(box.target * 255).astype(np.uint8), mask=box.mask, pred=p)  # PIL, uint8, float
+    info = read_run(tmp_path / "run")
+    assert info.steps == [500, 1000, 1500] and info.samples == ["box", "box_pil"]
+    specs, checkpoints = list_dataset(tmp_path / "run")
+    assert checkpoints == ["step_000500", "step_001000", "step_001500"] and [s.name for s in specs] == ["box", "box_pil"]
+    report = geoviz.evaluate(load_spec(specs[0]), cache=None)
+    # the demo's first three checkpoints are rendered at scales 0.8, 0.9 and 1.0 of the target's object
+    assert [p for p, _ in preds] == ["step_0500", "step_1000", "step_2000"]
+    for ck, truth in zip(checkpoints, (0.8, 0.9, 1.0)):
+        assert report.scales[ck].estimate == pytest.approx(truth, abs=0.02)
+
+
+def test_reopening_appends_and_keep_last_bounds_the_disk(tmp_path):
+    x = torch.rand(3, 32, 32)
+    with RunRecorder(tmp_path / "r", keep_last=2, keep_every=4) as rec:
+        for step in range(1, 6):
+            rec.log(step, "s", context=x, target=x, mask=x[0] > 0.5, pred=torch.rand(3, 32, 32))
+    with RunRecorder(tmp_path / "r", keep_last=2, keep_every=4) as rec:  # re-opened: inputs are not needed again
+        rec.log(6, "s", pred=torch.rand(3, 32, 32))
+    assert read_run(tmp_path / "r").steps == [4, 5, 6]  # the newest two, and 4 (a multiple of keep_every)
+    assert sorted(p.name for p in (tmp_path / "r" / "preds").iterdir()) == ["step_000004", "step_000005", "step_000006"]
+    with pytest.raises(ValueError, match="first time without context, target, mask"):
+        RunRecorder(tmp_path / "r2").log(1, "new", pred=x)
+
+
+def test_a_batch_logs_one_sample_per_row(tmp_path):
+    b = torch.rand(2, 3, 24, 24)
+    with RunRecorder(tmp_path / "b") as rec:
+        rec.log(10, ["a", "b"], context=b, target=b, mask=torch.ones(2, 1, 24, 24), pred=b, z_pred=torch.rand(2, 16, 3, 3))
+    specs, _ = list_dataset(tmp_path / "b")
+    assert [s.name for s in specs] == ["a", "b"]
+    assert all(s.prediction_latents for s in specs)
+    got = np.asarray(Image.open(tmp_path / "b" / "preds" / "step_000010" / "b.png"), dtype=np.float32) / 255
+    assert np.abs(got - b[1].permute(1, 2, 0).numpy()).max() <= 0.5 / 255 + 1e-6
+
+
+def test_a_killed_training_process_leaves_every_finished_file_whole(tmp_path):
+    run = tmp_path / "killed"
+    script = textwrap.dedent(f"""
+        import sys, torch
+        sys.path.insert(0, {str(ROOT)!r})
+        from geoviz.data.runs import RunRecorder
+        rec = RunRecorder({str(run)!r})
+        x = torch.rand(3, 256, 256)
+        for step in range(10**6):
+            rec.log(step, "s", context=x, target=x, mask=x[0] > 0.5, pred=torch.rand(3, 256, 256))
+            if step == 3:
+                print("ready", flush=True)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(1.0)
+    proc.kill()
+    proc.wait()
+    info = read_run(run)  # the run file is whole JSON
+    assert len(info.steps) >= 1
+    for step in info.steps:  # every listed step's prediction is a whole PNG
+        with Image.open(run / "preds" / f"step_{step:06d}" / "s.png") as im:
+            im.load()
+    for png in (run / "preds").rglob("*.png"):  # and so is every file under its final name
+        with Image.open(png) as im:
+            im.load()
+    with RunRecorder(run) as rec:  # re-opened after the kill: appends
+        rec.log(10**7, "s", pred=torch.rand(3, 256, 256))
+    assert read_run(run).steps[-1] == 10**7
+    assert json.loads((run / "run.json").read_text())["steps"][0] == info.steps[0]
