@@ -91,8 +91,6 @@ def _batch(arr, kind: str) -> list:
         a = a[None]
     elif a.ndim == 4:
         a = a[:, 0]
-    elif a.ndim == 3 and a.shape[0] == 1 and kind == "mask":
-        pass
     if a.ndim != 3:
         raise ValueError(f"a {kind} must be [H,W], [1,H,W], [B,1,H,W] or [B,H,W]; got shape {tuple(np.shape(arr))}")
     return list(a)
