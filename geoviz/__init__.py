@@ -12,6 +12,9 @@ The public face, for notebooks and scripts::
     report.scales["step_2000"].estimate                       # the checkpoint's scale readout
     geoviz.list_terms()                                       # the registered term names
 
+    with geoviz.RunRecorder("runs/insertion") as rec:        # in a training loop: a run folder
+        rec.log(step, sample="chair_03", context=c, target=t, mask=m, pred=p)
+
 The floors underneath (each imports only from its own floor or below): ``geoviz.data`` (files →
 Sample), ``geoviz.models``, ``geoviz.engine`` (Report, combine, presets, the scale readout),
 ``geoviz.analysis`` (sweeps, balance), ``geoviz.report`` (figures, bundles), ``geoviz.app`` (the
@@ -22,6 +25,7 @@ from geoviz.analysis.balance import balance_weights, gradient_balance
 from geoviz.analysis.sweeps import Sweep, period_sweep, scale_sweep
 from geoviz.data.layouts import list_dataset, load_sample
 from geoviz.data.readers import InputError
+from geoviz.data.runs import RunRecorder, read_run
 from geoviz.data.sample import Sample, build_sample
 from geoviz.engine.combine import Combined, combine
 from geoviz.engine.evaluate import Report, evaluate
@@ -33,7 +37,7 @@ from geoviz.version import __version__
 
 __all__ = [
     "__version__",
-    "load_sample", "build_sample", "list_dataset", "Sample", "InputError",
+    "load_sample", "build_sample", "list_dataset", "Sample", "InputError", "RunRecorder", "read_run",
     "evaluate", "combine", "Report", "Combined", "ScaleReadout", "list_terms", "register_term", "Presentation",
     "PRESETS", "KIND_PRESETS", "preset", "preset_for", "WeightsConfig",
     "scale_sweep", "period_sweep", "Sweep", "balance_weights", "gradient_balance",

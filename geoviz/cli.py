@@ -39,6 +39,7 @@ from geoviz.engine.weights import WeightsConfig, preset, preset_for
 from geoviz.models.choice import ModelChoice
 from geoviz.report.bundles import export_bundle, import_bundle, report_html
 from geoviz.report.figures import step_of
+from geoviz.report.tensorboard import log_report
 from geoviz.version import __version__
 
 __all__ = ["main", "evaluate_dataset"]
@@ -131,12 +132,15 @@ def evaluate_dataset(
     depth_source: str = "uploaded",
     align_depth: bool = True,
     kind: str | None = None,
+    tensorboard=None,
 ) -> int:
     """Evaluate every sample × checkpoint, streaming rows to ``out_csv``. Returns the number of
     failed samples (and checkpoints whose image could not be read: the others of their sample are
     evaluated, the row says why). Memory does not grow with the dataset (no cache; one sample in flight per
     worker). ``weights`` None: each sample's total uses the preset of its kind (as the dashboard
-    does); ``kind`` None or ``"auto"`` detects each sample's kind from its mask."""
+    does); ``kind`` None or ``"auto"`` detects each sample's kind from its mask. ``tensorboard``: a
+    ``SummaryWriter`` that also receives each sample's report (:func:`log_report`: each checkpoint at
+    the step its name ends in)."""
     from torch.utils.data import DataLoader
 
 
@@ -170,6 +174,8 @@ def evaluate_dataset(
                     c = combine(report, used)
                     for ck in report.predictions:
                         writer.writerow(_row(spec.name, ck, report, c, terms, label))
+                    if tensorboard is not None:
+                        log_report(tensorboard, report, weights=used, sample=sample)
                     for ck in spec.predictions:  # a checkpoint whose image could not be read: its row says why
                         if ck not in report.predictions:
                             why = next((n for n in sample.notices if n.startswith(f"prediction {ck}:")),
@@ -294,11 +300,14 @@ def cmd_evaluate(args) -> int:
     part = out if world == 1 else out.with_name(f"{out.name}.rank{rank}")
     t0 = time.perf_counter()
     encoder, estimator = _models_for(args, device)
+    board = _summary_writer(args.tensorboard)
     failed = evaluate_dataset(mine, part, weights, params, device=device, workers=args.workers,
                               bundle_dir=Path(args.bundle_dir) if args.bundle_dir else None,
                               depth_kind=args.depth_kind, progress=rank == 0 and not args.quiet, encoder=encoder,
                               depth_estimator=estimator, depth_source=args.depth_source, align_depth=not args.no_align,
-                              kind=args.kind)
+                              kind=args.kind, tensorboard=board)
+    if board is not None:
+        board.close()
     elapsed = time.perf_counter() - t0
     if world > 1:
         import torch.distributed as dist
@@ -322,6 +331,17 @@ def cmd_evaluate(args) -> int:
               f"{failed} failed samples) in {elapsed:.1f} s on rank 0 ({world} process{'es' if world > 1 else ''}); "
               f"{pairs / max(elapsed, 1e-9):.2f} samples×checkpoints/s", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _summary_writer(folder: str | None):
+    """A SummaryWriter into ``folder`` (None: none); a clear error when tensorboard is not installed."""
+    if not folder:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as e:  # torch's writer needs the tensorboard package
+        raise InputError("--tensorboard", "needs the tensorboard package", "pip install 'geoviz[tensorboard]'") from e
+    return SummaryWriter(folder)
 
 
 def _merge_parts(out: Path, parts: list[Path], specs: list[layouts.SampleSpec]) -> None:
@@ -464,6 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True, help="results.csv")
     e.add_argument("--html", default=None, help="a summary report per checkpoint")
     e.add_argument("--bundle-dir", default=None, help="also write one .geoviz.zip per sample")
+    e.add_argument("--tensorboard", default=None, metavar="DIR",
+                   help="also log every term, total, scale and map into TensorBoard event files in DIR "
+                        "(each checkpoint at the step its name ends in, e.g. step_000500 → 500)")
     e.add_argument("--workers", type=int, default=2, help="DataLoader workers that load samples (0: in-process)")
     e.add_argument("--depth-kind", choices=["metric", "inverse"], default=None, help="default: from file names")
     e.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -22,7 +22,7 @@ from geoviz.engine.terms import PARAM_GROUPS
 
 __all__ = ["Uploads", "MASK_SOURCES", "path_of", "paths_of", "replace_with_upload", "mask_from_editor",
            "RESTORED_BOXES", "names_of", "restored_record", "left_from_restore", "BOX_LABELS",
-           "with_upload_replaced", "matching_predictions",
+           "with_upload_replaced", "predictions_replaced", "matching_predictions",
            "mask_from_difference", "with_kind", "params_from_controls", "control_value", "PARAM_CONTROLS"]
 
 # where the mask comes from: the control's choices, in the order the page shows them
@@ -55,10 +55,15 @@ def replace_with_upload(files, seen: list[str]) -> tuple[list[str], list[str]]:
     current, seen = paths_of(files), list(seen or [])
     # the box appends the upload after what it held. Compared by file name: the files a restored
     # session put in the box reach the handler from Gradio's cache, under another folder
-    names = names_of(current)
-    held = len(seen) if len(current) > len(seen) and names[: len(seen)] == names_of(seen) else 0
-    new = current[held:]
-    return new, new
+    names, seen_names = names_of(current), names_of(seen)
+    if seen and len(current) > len(seen):
+        if names[: len(seen)] == seen_names:  # the upload follows what the box held
+            current = current[len(seen):]
+        elif names[-len(seen):] == seen_names:
+            # the upload handler has already answered (``seen`` is the upload) but its answer has not
+            # reached the browser yet, whose box still shows old + new: the new are the last ones
+            current = current[-len(seen):]
+    return current, current
 
 
 # the boxes a restored session fills beside context and target; what it put there belongs to its sample
@@ -110,16 +115,24 @@ def matching_predictions(files, predictions) -> list[str] | None:
     return kept or None
 
 
+def predictions_replaced(predictions, seen: list[str], depths, latents) -> tuple[list[str], Any, Any]:
+    """The prediction box, the prediction depths and the latents after an upload of checkpoints
+    (:func:`replace_with_upload`; the old checkpoints' depths and latents dropped). Unchanged values
+    are returned as they came."""
+    new, _ = replace_with_upload(predictions, seen)
+    if new == paths_of(predictions):
+        return predictions, depths, latents
+    return new, matching_predictions(depths, new), matching_predictions(latents, new)
+
+
 def with_upload_replaced(uploads: Uploads, seen: list[str]) -> Uploads:
-    """``uploads`` as the prediction box's upload handler leaves it (:func:`replace_with_upload`, the
-    old checkpoints' depths and latents dropped). Diagnose applies it too: a click right after an
-    upload can reach the server before that handler's answer reaches the box."""
-    new, _ = replace_with_upload(uploads.predictions, seen)
-    if new == paths_of(uploads.predictions):
+    """``uploads`` as the prediction box's upload handler leaves it (:func:`predictions_replaced`).
+    Diagnose applies it too: a click right after an upload can reach the server before that
+    handler's answer reaches the box, or after it but before it reaches the browser."""
+    new, depths, latents = predictions_replaced(uploads.predictions, seen, uploads.prediction_depths, uploads.latents)
+    if new is uploads.predictions:
         return uploads
-    return dataclasses.replace(uploads, predictions=new,
-                               prediction_depths=matching_predictions(uploads.prediction_depths, new),
-                               latents=matching_predictions(uploads.latents, new))
+    return dataclasses.replace(uploads, predictions=new, prediction_depths=depths, latents=latents)
 
 
 def mask_from_editor(editor: dict | None) -> np.ndarray | None:

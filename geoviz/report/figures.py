@@ -27,6 +27,7 @@ __all__ = [
     "as_pil",
     "desaturated",
     "regions_figure",
+    "overlay_image",
     "chart_layout",
     "typed_array",
     "overlay_figure",
@@ -228,6 +229,37 @@ def _axes_layout(title: str, width: int, height: int, **extra) -> dict:
     return layout
 
 
+def overlay_image(image: np.ndarray | Image.Image | None, values: np.ndarray, size: tuple[int, int] | None = None, *,
+                  colorscale: str = SEQUENTIAL, symmetric: bool = False, opacity: float = 0.65,
+                  zmin: float | None = None, zmax: float | None = None, base: str = "grey") -> Image.Image:
+    """The map ``values`` ``[h,w]`` colour-mapped over ``image`` (``[H,W,3]`` in [0,1], or Pillow;
+    None: the map alone) at ``size`` ``(H, W)`` (default: the image's, else the map's), as an RGB
+    Pillow image. The arguments are :func:`overlay_figure`'s."""
+    if size is None:
+        size = (image.size[1], image.size[0]) if isinstance(image, Image.Image) else (
+            image.shape[:2] if image is not None else values.shape)
+    h, w = size
+    v = values.astype(np.float32, copy=False)
+    lo, hi = value_range(v, symmetric, zmin, zmax)
+    # colour and alpha at the map's own resolution (a latent map is 64× smaller), then Pillow
+    # upsamples and composites in C: a few ms at 1024² where NumPy temporaries cost tens
+    color = colorize_image(v, colorscale, lo, hi)
+    if color.size != (w, h):
+        color = color.resize((w, h), Image.NEAREST)
+    if image is None:
+        return color
+    scale = max(abs(lo), abs(hi)) if symmetric else (hi - lo)
+    mag = np.abs(v) if symmetric else (v - lo)
+    alpha = opacity * np.sqrt(np.clip(np.nan_to_num(mag) / (scale or 1.0), 0.0, 1.0))
+    mask = Image.fromarray((alpha * 255.0 + 0.5).astype(np.uint8), mode="L")
+    if mask.size != (w, h):
+        mask = mask.resize((w, h), Image.NEAREST)
+    under = desaturated(image) if base == "grey" else as_pil(image)
+    if under.size != (w, h):
+        under = under.resize((w, h), Image.BILINEAR)
+    return Image.composite(color, under, mask)
+
+
 def overlay_figure(
     image: np.ndarray | None,
     values: np.ndarray | None,
@@ -268,22 +300,8 @@ def overlay_figure(
     if values is not None:
         v = values.astype(np.float32, copy=False)
         lo, hi = value_range(v, symmetric, zmin, zmax)
-        # colour and alpha at the map's own resolution (a latent map is 64× smaller), then Pillow
-        # upsamples and composites in C: a few ms at 1024² where NumPy temporaries cost tens
-        color = colorize_image(v, colorscale, lo, hi)
-        if color.size != (w, h):
-            color = color.resize((w, h), Image.NEAREST)
-        if image is None:
-            out = color
-        else:
-            scale = max(abs(lo), abs(hi)) if symmetric else (hi - lo)
-            mag = np.abs(v) if symmetric else (v - lo)
-            alpha = opacity * np.sqrt(np.clip(np.nan_to_num(mag) / (scale or 1.0), 0.0, 1.0))
-            mask = Image.fromarray((alpha * 255.0 + 0.5).astype(np.uint8), mode="L")
-            if mask.size != (w, h):
-                mask = mask.resize((w, h), Image.NEAREST)
-            under = desaturated(image) if base == "grey" else as_pil(image)
-            out = Image.composite(color, under, mask)
+        out = overlay_image(image, v, (h, w), colorscale=colorscale, symmetric=symmetric, opacity=opacity,
+                            zmin=lo, zmax=hi, base=base)
         # a map alone, or a binary one (mask, band, region), as PNG: JPEG's ringing at its hard edges
         # looks like detector noise
         fmt = "PNG" if image is None or is_binary(v) else "JPEG"

@@ -331,3 +331,7 @@ def test_diagnose_right_after_an_upload_diagnoses_the_upload_alone():
     assert settled.latents == ["/cache/e/scale_0.80.pt"]
     answered = Uploads(predictions=box[2:], prediction_depths=["/cache/f/scale_0.80.npy"])
     assert with_upload_replaced(answered, box[2:]) is answered  # the handler already answered: unchanged
+    # the handler has answered on the server (seen = the upload) but the browser's box still holds
+    # old + new when the click leaves it: the upload alone, not both sets of checkpoints
+    late = with_upload_replaced(raced, ["/cache/c/scale_0.80.png"])
+    assert late.predictions == box[2:] and late.prediction_depths is None

@@ -31,6 +31,7 @@ def test_the_public_face_diagnoses_the_demo():
         geoviz.combine(report, "object insertion")
     for name in ("scale_sweep", "period_sweep", "balance_weights"):
         assert callable(getattr(geoviz, name))
+    assert geoviz.RunRecorder is geoviz.data.runs.RunRecorder and geoviz.read_run is geoviz.data.runs.read_run
 
 
 OLD_PATHS = """

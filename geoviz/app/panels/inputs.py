@@ -24,11 +24,10 @@ from geoviz.app.uploads import (
     Uploads,
     left_from_restore,
     mask_from_editor,
-    matching_predictions,
     params_from_controls,
     path_of,
     paths_of,
-    replace_with_upload,
+    predictions_replaced,
     restored_record,
     with_upload_replaced,
 )
@@ -217,9 +216,8 @@ def wire(page: Page) -> None:
 
     def on_upload(v):
         # new checkpoints replace the old; the old ones' depths and latents go with them
-        new, seen = replace_with_upload(v.preds, v.preds_seen)
-        return {"preds": new, "preds_seen": seen, "pred_depths": matching_predictions(v.pred_depths, new),
-                "latents": matching_predictions(v.latents, new)}
+        new, depths, latents = predictions_replaced(v.preds, v.preds_seen, v.pred_depths, v.latents)
+        return {"preds": new, "preds_seen": paths_of(new), "pred_depths": depths, "latents": latents}
 
     page.on(preds.upload, on_upload, ["preds", "preds_seen", "pred_depths", "latents"],
             ["preds", "preds_seen", "pred_depths", "latents"], **HIDDEN)
