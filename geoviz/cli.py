@@ -430,9 +430,12 @@ def cmd_serve(args) -> int:
     os.environ.setdefault("GRADIO_TEMP_DIR", str(temp_root() / "uploads"))
     from geoviz.app.serve import launch
 
+    if args.run and not Path(args.run).is_dir():
+        raise InputError(args.run, "is not a folder", "give the folder a geoviz.RunRecorder writes (it makes it on "
+                         "the first log; start the training first, or make the folder)")
     launch(host=args.host, port=args.port, device=args.device, sessions_dir=args.sessions_dir, data_root=args.data_root,
            depth_weights=args.depth_weights, taef1_weights=args.taef1_weights, auth=auth,
-           max_upload_mb=args.max_upload_mb, concurrency=args.concurrency)
+           max_upload_mb=args.max_upload_mb, concurrency=args.concurrency, run_dir=args.run)
     return 0
 
 
@@ -466,7 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=7860)
     s.add_argument("--device", default="auto")
     s.add_argument("--sessions-dir", default=None, help="where saved sessions (links) live (default: under ~/.cache/geoviz)")
-    s.add_argument("--data-root", default=None, help="datasets the dashboard may open (same layout as evaluate)")
+    s.add_argument("--data-root", default=None, help="datasets (and runs) the dashboard may open (same layout as evaluate)")
+    s.add_argument("--run", default=None, metavar="RUN_DIR",
+                   help="follow a training run a geoviz.RunRecorder writes: its tab opens first, new steps appear live")
     _model_options(s)
     s.set_defaults(func=cmd_serve)
     e = sub.add_parser("evaluate", help="every term on every sample × checkpoint, to CSV (and HTML)")

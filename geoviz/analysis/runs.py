@@ -14,13 +14,16 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from geoviz.data.layouts import list_dataset, load_spec
 from geoviz.data.memo import SharedMemo
 from geoviz.data.readers import InputError
 from geoviz.data.runs import RunInfo, checkpoint_name, read_run
 from geoviz.engine.evaluate import evaluate
 
-__all__ = ["RunPoint", "RunFollower", "follower_of", "first_step_out", "in_band", "SCALE_TOLERANCE"]
+__all__ = ["RunPoint", "RunFollower", "follower_of", "first_step_out", "in_band", "run_curves", "scale_series",
+           "SCALE_TOLERANCE"]
 
 SCALE_TOLERANCE = 0.05  # |log s| above it: the object is more than ~5 % off the size its mask asks
 
@@ -49,17 +52,21 @@ def in_band(scale: float | None, tolerance: float = SCALE_TOLERANCE) -> bool | N
 
 
 def first_step_out(points: list[RunPoint], tolerance: float = SCALE_TOLERANCE) -> int | None:
-    """The first step at which a sample's scale is out of its band after being inside it (or the
-    first step, when it starts outside); None while it stays inside. ``points``: one sample's."""
-    was_in = None
+    """The step at which a sample's scale leaves its band: the first step outside it after one
+    inside it; for a sample never inside it, its first step. None while it has not left (early
+    steps outside before it first enters do not count: the run had not got there yet).
+    ``points``: one sample's."""
+    been_in, first = False, None
     for p in sorted(points, key=lambda p: p.step):
         now = in_band(p.scale, tolerance)
         if now is None:
             continue
-        if not now and was_in in (None, True):
+        first = p.step if first is None else first
+        if now:
+            been_in = True
+        elif been_in:
             return p.step
-        was_in = now
-    return None
+    return first if not been_in else None
 
 
 @dataclass
@@ -144,3 +151,47 @@ def follower_of(folder: Path, root: Path | None = None, device: str = "auto") ->
     """The one follower of the run at ``folder`` (made on first use; the 16 most recent are kept)."""
     key = (str(Path(folder).resolve()), str(root), device)
     return _FOLLOWERS.get_or_make(key, lambda: RunFollower(Path(folder).resolve(), root, device))
+
+
+def _quantiles(xs: list[float]) -> tuple[float, float, float]:
+    """(25th percentile, median, 75th percentile) of ``xs`` (non-empty)."""
+    q1, med, q3 = np.percentile(np.asarray(xs, dtype=np.float64), [25, 50, 75])
+    return float(q1), float(med), float(q3)
+
+
+def run_curves(points: list[RunPoint], weights: dict[str, float], sample: str | None = None) -> dict:
+    """The curves against the step of the weighted terms and the total: over every sample (median,
+    with the 25–75 % band) or of one ``sample``. Returns ``{"steps": [...], "series": {name: {"mid",
+    "lo", "hi"}}, "open": [(sample, checkpoint) per step]}``; ``series`` holds ``"total"`` and each
+    term with a non-zero weight; ``open`` names what a click on the step opens: ``sample``, or the
+    sample with the largest total there (the one that drives the curve up)."""
+    chosen = [p for p in points if sample is None or p.sample == sample]
+    steps = sorted({p.step for p in chosen})
+    terms = [t for t in dict.fromkeys(t for p in chosen for t in p.values) if weights.get(t, 0.0)]
+    series: dict[str, dict[str, list]] = {n: {"mid": [], "lo": [], "hi": []} for n in ["total", *terms]}
+    opens = []
+    for st in steps:
+        here = [p for p in chosen if p.step == st]
+        for name in series:
+            if name == "total":
+                xs = [p.total(weights) for p in here]
+            else:
+                xs = [weights[name] * p.values[name] for p in here if p.values.get(name) is not None]
+            lo, mid, hi = _quantiles(xs) if xs else (None, None, None)
+            for k, x in zip(("lo", "mid", "hi"), (lo, mid, hi)):
+                series[name][k].append(x)
+        worst = max(here, key=lambda p: p.total(weights))
+        opens.append((worst.sample, worst.checkpoint))
+    return {"steps": steps, "series": series, "open": opens, "samples": len({p.sample for p in chosen})}
+
+
+def scale_series(points: list[RunPoint], tolerance: float = SCALE_TOLERANCE) -> dict[str, dict]:
+    """Per sample, in step order: ``steps``, ``scales`` (None where declined), ``checkpoints`` and
+    ``first_out`` (:func:`first_step_out`) and ``ever_in`` (whether it was ever inside the band)."""
+    out: dict[str, dict] = {}
+    for name in sorted({p.sample for p in points}):
+        mine = sorted((p for p in points if p.sample == name), key=lambda p: p.step)
+        out[name] = {"steps": [p.step for p in mine], "scales": [p.scale for p in mine],
+                     "checkpoints": [p.checkpoint for p in mine], "first_out": first_step_out(mine, tolerance),
+                     "ever_in": any(in_band(p.scale, tolerance) for p in mine)}
+    return out

@@ -26,10 +26,12 @@ from geoviz.app.tabs import (
     latent,
     overview,
     params,
+    run,
     sensitivity,
     share,
     texture,
 )
+from geoviz.data.readers import InputError
 from geoviz.data.tempfiles import MAX_AGE_S
 from geoviz.models.choice import resolve_device
 from geoviz.report.bundles import SessionStore
@@ -37,7 +39,7 @@ from geoviz.version import __version__
 
 __all__ = ["build_demo", "TABS", "MODULES", "KINDS", "devices", "compose", "stale_lazy_views"]
 
-TABS = [overview, heatmaps, latent, depth, texture, checkpoints, sensitivity, params, share, datasets]
+TABS = [overview, heatmaps, latent, depth, texture, checkpoints, sensitivity, params, share, datasets, run]
 # the order views are composed and sent in; the summary last, so the exact numbers are every
 # event's last output (API clients read them as out[-1])
 MODULES = [weights, inputs, images, *TABS, summary]
@@ -81,7 +83,7 @@ def _results(page: Page) -> None:
     with gr.Row():
         summary.build_inspect(page)
         weights.build_preset(page)
-    with gr.Tabs(elem_id="main_tabs") as tabs:
+    with gr.Tabs(elem_id="main_tabs", selected=run.ID if page.run_dir is not None else None) as tabs:
         page.add("main_tabs", tabs)
         for tab in TABS:
             with gr.Tab(tab.TITLE, id=tab.ID, visible=getattr(tab, "shown", lambda p: True)(page)):
@@ -106,20 +108,24 @@ def _wire_open_tab(page: Page) -> None:
 
 def build_demo(device: str = "auto", preload: Session | None = None, sessions_dir: str | Path | None = None,
                data_root: str | Path | None = None, depth_weights: str | None = None,
-               taef1_weights: str | None = None) -> gr.Blocks:
+               taef1_weights: str | None = None, run_dir: str | Path | None = None) -> gr.Blocks:
     """The dashboard. ``preload``: a Session shown to every new browser session at start (the demo);
-    ``sessions_dir``: where "Save & copy link" keeps sessions; ``data_root``: datasets it may open."""
+    ``sessions_dir``: where "Save & copy link" keeps sessions; ``data_root``: datasets (and runs) it
+    may open; ``run_dir``: a training run it follows, opened on its tab."""
+    if run_dir is not None and not Path(run_dir).is_dir():
+        raise InputError(str(run_dir), "is not a folder", "give the folder a geoviz.RunRecorder writes")
     refresh_terms()
     resolve_device(device)  # fail early on an impossible device
     page = Page(device=device, preload=preload, store=SessionStore(sessions_dir),
                 data_root=Path(data_root).resolve() if data_root else None, depth_weights=depth_weights,
+                run_dir=Path(run_dir).resolve() if run_dir else None,
                 taef1_weights=taef1_weights, composer=compose, view_names=view_names())
     # Gradio's upload cache: files older than the temp-file age are swept every hour
     with gr.Blocks(title="geoviz — geometry loss diagnostics", analytics_enabled=False,
                    delete_cache=(3600, int(MAX_AGE_S))) as demo:
         page.blocks = demo
         page.add("state", gr.State(None, time_to_live=6 * 3600, delete_callback=forget_session))
-        page.add("open_tab", gr.State(""))  # the main tab open now (its lazy views follow the weights)
+        page.add("open_tab", gr.State(run.ID if page.run_dir is not None else ""))  # the main tab open now (its lazy views follow the weights)
         with gr.Row(equal_height=True):
             gr.Markdown(f"## geoviz · geometry-loss diagnostics for insertion & material LoRAs  <small>v{__version__}</small>")
             page.add("device", gr.Dropdown(devices(), value=device, label="device", scale=0, min_width=120,

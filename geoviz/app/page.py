@@ -157,6 +157,7 @@ class Page:
     preload: Session | None = None
     store: Any = None  # the SessionStore behind links
     data_root: Path | None = None
+    run_dir: Path | None = None  # the training run `geoviz serve --run` follows
     depth_weights: str | None = None
     taef1_weights: str | None = None
     components: dict[str, gr.components.Component] = field(default_factory=dict)

@@ -24,17 +24,17 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 def launch(host: str = "127.0.0.1", port: int = 7860, device: str = "auto", sessions_dir: str | Path | None = None,
            data_root: str | Path | None = None, depth_weights: str | None = None, taef1_weights: str | None = None,
            auth: list[tuple[str, str]] | None = None, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
-           concurrency: int = DEFAULT_CONCURRENCY, **kwargs) -> gr.Blocks:
+           concurrency: int = DEFAULT_CONCURRENCY, run_dir: str | Path | None = None, **kwargs) -> gr.Blocks:
     """Build the dashboard with the insert_box demo preloaded and serve it. ``auth``: (user, password)
     pairs a browser or API client must log in with; ``concurrency``: diagnoses computed at once (a
-    burst waits in the queue instead of exhausting memory)."""
+    burst waits in the queue instead of exhausting memory); ``run_dir``: a training run to follow."""
     for warning in exposure_warnings(host, auth):
         log.warning(warning)
     t0 = time.perf_counter()
     pre = demo_session(device)
     log.info("demo diagnosis ready in %.1f s", time.perf_counter() - t0)
     demo = build_demo(device, preload=pre, sessions_dir=sessions_dir, data_root=data_root, depth_weights=depth_weights,
-                      taef1_weights=taef1_weights)
+                      taef1_weights=taef1_weights, run_dir=run_dir)
     demo.queue(default_concurrency_limit=concurrency).launch(
         server_name=host, server_port=port, auth=auth or None, **launch_options(max_upload_mb), **kwargs)
     return demo

@@ -15,7 +15,7 @@ from typing import Any
 
 from geoviz.app.labels import WEIGHT_TERMS
 from geoviz.app.state import Session
-from geoviz.data.layouts import load_sample
+from geoviz.data.layouts import SampleSpec, load_sample, load_spec
 from geoviz.data.sample import Sample
 from geoviz.data.tempfiles import new_temp_dir
 from geoviz.data.writers import safe_name, write_image, write_sample
@@ -25,7 +25,7 @@ from geoviz.engine.weights import PRESETS, WeightsConfig, preset, preset_for, pr
 from geoviz.models.choice import ModelChoice
 from geoviz.report.bundles import export_bundle
 
-__all__ = ["ASSETS", "DEFAULT_PRESET", "new_session", "evaluate_with", "demo_session", "session_from_bundle",
+__all__ = ["ASSETS", "DEFAULT_PRESET", "new_session", "session_of_spec", "evaluate_with", "demo_session", "session_from_bundle",
            "bundle_bytes", "session_dir", "weights_file", "clone_session", "forget_session", "follow_kind",
            "set_weight_values", "set_weight", "weights_from_values", "file_stem", "input_files"]
 
@@ -132,6 +132,21 @@ def clone_session(session: Session) -> Session:
     return Session(sample=session.sample, report=session.report, params=dict(session.params),
                    weights=dict(session.weights), family_scale=dict(session.family_scale), device=session.device,
                    inspect=session.inspect, models=session.models, original=session.original, notes=session.notes)
+
+
+def session_of_spec(spec: SampleSpec, checkpoint: str, old: Session | None, device: str, weight_values: Sequence[float],
+                    models: ModelChoice, progress=None, warn: Callable[[str], Any] | None = None) -> Session:
+    """A dataset's or a run's sample (``spec``) diagnosed as a new session inspecting
+    ``checkpoint``, with ``old``'s params and files and the sliders' ``weight_values``."""
+    if progress is not None:
+        progress(0, desc=f"diagnosing {spec.name}")
+    new = new_session(load_spec(spec), old.params if old else None, {}, device, progress, models, warn=warn)
+    set_weight_values(new, weight_values)
+    follow_kind(new)
+    new.inspect = checkpoint
+    if old is not None:
+        new.files = old.files
+    return new
 
 
 def follow_kind(session: Session) -> None:

@@ -15,4 +15,6 @@ CSS = """
 #thumbs .caption-label {max-width:100%; font-size:10px; padding:1px 4px; white-space:normal; overflow-wrap:anywhere}
 /* two columns that fit the narrow pane (Gradio's minimum of 100 px a column overflows it) */
 #thumbs .grid-container {grid-template-columns:repeat(2, minmax(0, 1fr)); grid-auto-rows:auto; gap:6px}
+/* a box only scripts write (the run charts' clicks reach the server through it) */
+.geoviz-bridge {display:none !important}
 """

@@ -33,7 +33,7 @@ import torch
 from geoviz.data.readers import InputError
 from geoviz.data.writers import safe_name, write_array, write_atomic, write_image, write_latent
 
-__all__ = ["RunRecorder", "RunInfo", "read_run", "checkpoint_name", "RUN_FILE", "is_run"]
+__all__ = ["RunRecorder", "RunInfo", "read_run", "checkpoint_name", "RUN_FILE", "is_run", "runs_under"]
 
 log = logging.getLogger("geoviz.data.runs")
 
@@ -115,6 +115,14 @@ class RunInfo:
 def is_run(folder: Path) -> bool:
     """Whether ``folder`` holds a run file."""
     return (folder / RUN_FILE).is_file()
+
+
+def runs_under(root: Path | None) -> list[str]:
+    """The run folders one level under ``root`` (names from the disk; a symlink out of the root is
+    not listed)."""
+    if root is None or not root.is_dir():
+        return []
+    return [d.name for d in sorted(root.iterdir()) if d.is_dir() and d.resolve().is_relative_to(root) and is_run(d)]
 
 
 def read_run(folder: str | os.PathLike) -> RunInfo:

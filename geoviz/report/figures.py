@@ -28,6 +28,8 @@ __all__ = [
     "desaturated",
     "regions_figure",
     "overlay_image",
+    "run_curves_figure",
+    "run_scale_figure",
     "chart_layout",
     "typed_array",
     "overlay_figure",
@@ -615,6 +617,67 @@ def scale_by_step_figure(predictions: list[str], scales: dict, kind: str, tolera
                                                   xaxis={"title": {"text": "checkpoint (by step)"}, "type": "category"},
                                                   yaxis={"title": {"text": "estimated scale"},
                                                          "range": [math.exp(-span), math.exp(span)]})}
+
+
+def run_curves_figure(curves: dict, labels: dict[str, str] | None = None, title: str = "") -> dict:
+    """The weighted terms and the total against the training step (``curves`` from
+    :func:`geoviz.analysis.runs.run_curves`): medians as lines, the 25–75 % band shaded around the
+    total (with more than one sample). Each point carries ``[sample, checkpoint]`` as customdata: what a
+    click opens."""
+    labels = labels or {}
+    steps, series, opens = curves["steps"], curves["series"], curves["open"]
+    custom = [list(o) for o in opens]
+    data = []
+    total = series.get("total")
+    if total is not None and curves.get("samples", 1) > 1:
+        data.append({"type": "scatter", "mode": "lines", "x": steps, "y": total["hi"], "line": {"width": 0},
+                     "hoverinfo": "skip", "showlegend": False, "name": "total 75 %"})
+        data.append({"type": "scatter", "mode": "lines", "x": steps, "y": total["lo"], "line": {"width": 0},
+                     "fill": "tonexty", "fillcolor": "rgba(0,0,0,0.12)", "hoverinfo": "skip",
+                     "name": "total 25–75 %"})
+    for i, (name, s) in enumerate((n, s) for n, s in series.items() if n != "total"):
+        data.append({"type": "scatter", "mode": "lines+markers", "name": labels.get(name, name), "x": steps,
+                     "y": s["mid"], "customdata": custom, "line": {"color": _PALETTE[i % len(_PALETTE)], "width": 1.5},
+                     "marker": {"size": 5},
+                     "hovertemplate": "step %{x}: %{y:.4g}<br>click: open %{customdata[0]}<extra>%{fullData.name}</extra>"})
+    if total is not None:
+        data.append({"type": "scatter", "mode": "lines+markers", "name": "total", "x": steps, "y": total["mid"],
+                     "customdata": custom, "line": {"color": "black", "width": 3}, "marker": {"size": 8},
+                     "hovertemplate": "step %{x}: total %{y:.4g}<br>click: open %{customdata[0]}<extra></extra>"})
+    return {"data": data, "layout": chart_layout(title or "Weighted terms and total against the step",
+                                                  xaxis={"title": {"text": "training step"}},
+                                                  yaxis={"title": {"text": "weighted loss"}}, height=340)}
+
+
+def run_scale_figure(series: dict[str, dict], tolerance: float = 0.05, title: str = "") -> dict:
+    """Each sample's estimated scale against the training step (``series`` from
+    :func:`geoviz.analysis.runs.scale_series`), the band ``|log s| ≤ tolerance`` shaded, and the
+    first step each sample leaves it marked. customdata ``[sample, checkpoint]`` per point."""
+    lo, hi = math.exp(-tolerance), math.exp(tolerance)
+    data, annotations, finite = [], [], []
+    for i, (name, s) in enumerate(series.items()):
+        color = _PALETTE[i % len(_PALETTE)]
+        data.append({"type": "scatter", "mode": "lines+markers", "name": name, "x": s["steps"], "y": s["scales"],
+                     "customdata": [[name, ck] for ck in s["checkpoints"]], "line": {"color": color, "width": 2},
+                     "marker": {"size": 7},
+                     "hovertemplate": "%{customdata[0]} · step %{x}: scale %{y:.3f}<br>click: open it<extra></extra>"})
+        finite += [y for y in s["scales"] if y is not None]
+        out = s.get("first_out")
+        if out is not None:
+            y = s["scales"][s["steps"].index(out)]
+            said = f"{name} leaves at {out}" if s.get("ever_in", True) else f"{name} outside from {out}"
+            annotations.append({"x": out, "y": y, "text": said, "showarrow": True,
+                                "arrowhead": 2, "ax": 0, "ay": -30 - 16 * (len(annotations) % 3),
+                                "font": {"color": color, "size": 11}})
+    shapes = [{"type": "rect", "xref": "paper", "x0": 0, "x1": 1, "y0": lo, "y1": hi, "fillcolor": "#2CA02C",
+               "opacity": 0.12, "line": {"width": 0}, "layer": "below"},
+              {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 1, "y1": 1,
+               "line": {"color": "#2CA02C", "dash": "dot"}}]
+    span = max([abs(math.log(y)) for y in finite if y > 0] + [tolerance]) * 1.3
+    return {"data": data, "layout": chart_layout(
+        title or f"Estimated scale per sample against the step (band: |log s| ≤ {tolerance:g})",
+        shapes=shapes, annotations=annotations, height=340, xaxis={"title": {"text": "training step"}},
+        yaxis={"title": {"text": "estimated scale s"}, "range": [math.exp(-span), math.exp(span)]})}
 
 
 def period_sentence(period_pred: float | None, period_target: float | None, what: str = "tiles") -> str:

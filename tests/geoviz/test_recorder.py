@@ -1,6 +1,9 @@
 """geoviz.data.runs.RunRecorder: what a training loop logs lands in the dataset layout, whole."""
 
 import json
+import os
+import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -103,3 +106,85 @@ def test_a_killed_training_process_leaves_every_finished_file_whole(tmp_path):
         rec.log(10**7, "s", pred=torch.rand(3, 256, 256))
     assert read_run(run).steps[-1] == 10**7
     assert json.loads((run / "run.json").read_text())["steps"][0] == info.steps[0]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_gloo_ranks_write_rank_zero_only_or_each_its_own_samples_without_a_clash(tmp_path):
+    script = textwrap.dedent("""
+        import json, sys, torch
+        import torch.distributed as dist
+        from geoviz.data.runs import RunRecorder
+        dist.init_process_group("gloo")  # env://: MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE
+        rank = dist.get_rank()
+        x = torch.full((3, 16, 16), (rank + 1) / 4)  # rank r logs a constant image of value (r+1)/4
+        out = {"rank": rank, "world": dist.get_world_size()}
+        for case, folder, all_ranks in (("A", sys.argv[1], False), ("B", sys.argv[2], True)):
+            rec = RunRecorder(folder, all_ranks=all_ranks)
+            out[case] = [rec.log(step, f"s_rank{rank}", context=x, target=x, mask=torch.ones(16, 16), pred=x)
+                         for step in (1, 2, 3)]
+            dist.barrier()  # both ranks have logged before either closes
+            rec.close()
+            dist.barrier()  # both ranks' files are whole before the next case
+        dist.destroy_process_group()
+        print("RESULT " + json.dumps(out), flush=True)
+    """)
+    a, b = tmp_path / "A", tmp_path / "B"
+    for _ in range(3):  # the free port may be taken between the probe and the bind: try another
+        for d in (a, b):
+            shutil.rmtree(d, ignore_errors=True)
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()),
+               "WORLD_SIZE": "2", "OMP_NUM_THREADS": "1"}
+        procs = [subprocess.Popen([sys.executable, "-c", script, str(a), str(b)], env={**env, "RANK": str(r)},
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT) for r in (0, 1)]
+        outs = []
+        try:
+            for p in procs:
+                outs.append(p.communicate(timeout=120))
+        except subprocess.TimeoutExpired:
+            for p in procs:
+                p.kill()
+                p.wait()
+            pytest.fail("a rank did not finish within 120 s")
+        errs = "\n".join(e for _, e in outs)
+        if all(p.returncode == 0 for p in procs) or "address already in use" not in errs.lower():
+            break
+    assert [p.returncode for p in procs] == [0, 0], errs
+    results = [json.loads(next(ln for ln in o.splitlines() if ln.startswith("RESULT "))[7:]) for o, _ in outs]
+    assert [(r["rank"], r["world"]) for r in results] == [(0, 2), (1, 2)]
+
+    def value(png):  # the constant an 8-bit PNG holds, back in [0, 1]
+        arr = np.asarray(Image.open(png), dtype=np.float32) / 255
+        assert arr.shape[:2] == (16, 16) and arr.max() - arr.min() == 0
+        return float(arr.flat[0])
+
+    half_level = 0.5 / 255 + 1e-6  # 8 bits round (r+1)/4 to the nearest of 256 levels: 64/255 and 128/255
+
+    # A, all_ranks=False: rank 0 writes its sample, rank 1's calls return False and write nothing
+    assert results[0]["A"] == [True, True, True] and results[1]["A"] == [False, False, False]
+    assert sorted(p.name for p in a.glob("run*.json")) == ["run.json"]
+    info = read_run(a)
+    assert info.steps == [1, 2, 3] and info.samples == ["s_rank0"]
+    assert sorted(p.name for p in a.iterdir()) == ["preds", "run.json", "s_rank0"]
+    for step in (1, 2, 3):
+        assert [p.name for p in (a / "preds" / f"step_{step:06d}").iterdir()] == ["s_rank0.png"]
+        assert value(a / "preds" / f"step_{step:06d}" / "s_rank0.png") == pytest.approx(0.25, abs=half_level)
+
+    # B, all_ranks=True: each rank writes its own sample and its own run file, and no file holds the other's image
+    assert results[0]["B"] == [True, True, True] and results[1]["B"] == [True, True, True]
+    assert sorted(p.name for p in b.glob("run*.json")) == ["run.json", "run.rank1.json"]
+    assert json.loads((b / "run.json").read_text())["samples"] == ["s_rank0"]
+    assert json.loads((b / "run.rank1.json").read_text())["samples"] == ["s_rank1"]
+    info = read_run(b)
+    assert info.steps == [1, 2, 3] and info.samples == ["s_rank0", "s_rank1"]
+    assert not list(b.rglob(".*.part"))  # no temporary file left behind
+    for r, v in ((0, 0.25), (1, 0.5)):
+        assert value(b / f"s_rank{r}" / "context.png") == pytest.approx(v, abs=half_level)
+        for step in (1, 2, 3):
+            ck = b / "preds" / f"step_{step:06d}"
+            assert sorted(p.name for p in ck.iterdir()) == ["s_rank0.png", "s_rank1.png"]
+            assert value(ck / f"s_rank{r}.png") == pytest.approx(v, abs=half_level)

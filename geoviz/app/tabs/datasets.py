@@ -14,9 +14,9 @@ import geoviz.report.figures as FG
 from geoviz.analysis.datasets import dataset_rows
 from geoviz.app.labels import TERM_LABELS, esc
 from geoviz.app.page import FOCUS, Page
-from geoviz.app.sessions import file_stem, follow_kind, new_session, set_weight_values, weights_from_values
+from geoviz.app.sessions import file_stem, session_of_spec, weights_from_values
 from geoviz.app.state import Focus, Session
-from geoviz.data.layouts import dataset_folder, datasets_under, list_dataset, load_spec
+from geoviz.data.layouts import dataset_folder, datasets_under, list_dataset
 from geoviz.data.readers import InputError
 from geoviz.data.tempfiles import new_temp_dir
 from geoviz.engine.terms import REGISTRY
@@ -156,15 +156,9 @@ def wire(page: Page) -> None:
         spec = next((sp for sp in specs if sp.name == row["sample"]), None)
         if spec is None:
             raise InputError(str(row["sample"]), "is no longer in the dataset", "reload the dataset")
-        progress(0, desc=f"diagnosing {spec.name}")
         old = v.state
-        new = new_session(load_spec(spec), old.params if old else None, {}, v.device, progress,
-                          old.models if old is not None and old.models else page.models_from(), warn=gr.Warning)
-        set_weight_values(new, v.weights())
-        follow_kind(new)
-        new.inspect = str(row["checkpoint"])
-        if old is not None:
-            new.files = old.files
+        new = session_of_spec(spec, str(row["checkpoint"]), old, v.device, v.weights(),
+                              old.models if old is not None and old.models else page.models_from(), progress, gr.Warning)
         return {"state": new, **page.compose(new, v.focus(), ["session", "weights", "restore", "weighted"])}
 
     page.add("ds_asked", gr.State({}))  # how many dataset loads this browser asked for (the last one shows)
