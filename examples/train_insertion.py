@@ -16,6 +16,16 @@ the pixel MSE.
 
     python examples/train_insertion.py                       # 300 steps, 96 px (about a minute or two)
     python examples/train_insertion.py --steps 1000 --size 128 --config my_weights.json
+
+Watching it: ``--run-dir runs/insertion`` records each run's held-out predictions every
+``--eval-every`` steps with ``geoviz.RunRecorder`` (one run folder per run, ``runs/insertion/mse`` and
+``runs/insertion/mse_geom``), which ``geoviz serve --data-root runs/insertion`` (or ``--run
+runs/insertion/mse_geom``) follows live; ``--tensorboard runs/tb`` logs the training loss and, at
+each evaluation, geoviz's terms, total, scale and maps (``geoviz.report.tensorboard.log_report``)::
+
+    python examples/train_insertion.py --steps 600 --run-dir runs/insertion --tensorboard runs/tb
+    python -m geoviz serve --data-root runs/insertion         # the Training run tab, live
+    tensorboard --logdir runs/tb                              # the same numbers beside the loss
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
+import geoviz  # noqa: E402
 import losses  # noqa: E402
 from geoviz.data.synth import random_box_scene, render, without_object  # noqa: E402
 from geoviz.models.encoders import ProxyEncoder  # noqa: E402
@@ -119,12 +130,64 @@ def held_out_metrics(model: Inserter, data: dict[str, torch.Tensor]) -> dict[str
             "change_dice": float(dice.mean()), "mse": float(F.mse_loss(pred, data["target"]))}
 
 
+# ---- watching ----------------------------------------------------------------------------------------
+
+
+class Watch:
+    """What one run records at each evaluation: its held-out predictions into a geoviz run folder
+    (``RunRecorder``; the dashboard follows it) and geoviz's report of them into TensorBoard."""
+
+    def __init__(self, run: str, held_out: dict, run_dir: str | None, tensorboard: str | None, samples: int):
+        name = run.replace("+", "_")
+        self.data = {k: v[:samples] for k, v in held_out.items()}
+        self.names = [f"scene_{i:02d}" for i in range(self.data["context"].shape[0])]
+        self.recorder = geoviz.RunRecorder(Path(run_dir) / name) if run_dir else None
+        self.writer = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter  # needs the tensorboard package
+
+            self.writer = SummaryWriter(str(Path(tensorboard) / name))
+
+    def loss(self, step: int, loss: float, terms: dict) -> None:
+        if self.writer is not None:
+            self.writer.add_scalar("train/loss", loss, step)
+            for k, v in terms.items():
+                self.writer.add_scalar(f"train/{k}", float(v), step)
+
+    def evaluate(self, step: int, model: nn.Module) -> None:
+        if self.recorder is None and self.writer is None:
+            return
+        model.eval()
+        with torch.no_grad():  # geoviz.evaluate below needs autograd (its terms' gradient maps)
+            pred = model(self.data["context"], self.data["mask"]).clamp(0, 1)
+        model.train()
+        if self.recorder is not None:  # copies to the CPU and returns; a background thread writes
+            self.recorder.log(step, self.names, context=self.data["context"], target=self.data["target"],
+                              mask=self.data["mask"], pred=pred)
+        if self.writer is not None:
+            from geoviz.report.tensorboard import log_report
+
+            hwc = lambda t: t.permute(1, 2, 0).numpy()  # noqa: E731
+            for i, name in enumerate(self.names):
+                sample = geoviz.build_sample(hwc(self.data["context"][i]), hwc(self.data["target"][i]),
+                                             self.data["mask"][i, 0].numpy(), {f"step_{step:06d}": hwc(pred[i])},
+                                             name=name, kind="insertion")
+                log_report(self.writer, geoviz.evaluate(sample, cache=None), step=step, sample=sample)
+
+    def close(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
+        if self.writer is not None:
+            self.writer.close()
+
+
 # ---- training ----------------------------------------------------------------------------------------
 
 
 def train(run: str, train_data: dict, held_out: dict, geometry: losses.GeometryLoss | None, steps: int, batch: int,
-          lr: float, seed: int, log_every: int) -> dict:
-    """One run; returns its loss history and held-out metrics."""
+          lr: float, seed: int, log_every: int, watch: Watch | None = None, eval_every: int = 0) -> dict:
+    """One run; returns its loss history and held-out metrics. ``watch``: what it records every
+    ``eval_every`` steps (and at the last)."""
     torch.manual_seed(seed)
     model = Inserter()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -148,6 +211,10 @@ def train(run: str, train_data: dict, held_out: dict, geometry: losses.GeometryL
         loss.backward()
         opt.step()
         history.append(loss.item())
+        if watch is not None:
+            watch.loss(step, loss.item(), terms)
+            if eval_every and (step % eval_every == 0 or step == steps):
+                watch.evaluate(step, model)
         if step == 1 or step % log_every == 0 or step == steps:
             parts = " ".join(f"{k}={v.item():.4f}" for k, v in terms.items())
             print(f"[{run:>8}] step {step:4d}  loss={loss.item():.5f}  pixel_mse={mse.item():.5f}  {parts}", flush=True)
@@ -168,6 +235,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--log-every", type=int, default=25)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--json", default=None, help="also write the results here")
+    ap.add_argument("--run-dir", default=None, help="record each run's held-out predictions here (geoviz.RunRecorder)")
+    ap.add_argument("--tensorboard", default=None, help="log the loss and geoviz's report here (SummaryWriter)")
+    ap.add_argument("--eval-every", type=int, default=50, help="steps between recorded evaluations")
+    ap.add_argument("--watch-samples", type=int, default=2, help="held-out scenes recorded at each evaluation")
     args = ap.parse_args(argv)
     if args.size % 16:
         ap.error("--size must be a multiple of 16 (Flux's latent grid of 2×2 patches of 8 px)")
@@ -185,7 +256,12 @@ def main(argv: list[str] | None = None) -> dict:
 
     results = {}
     for run, geo in (("mse", None), ("mse+geom", geometry)):
-        results[run] = train(run, train_data, held_out, geo, args.steps, args.batch, args.lr, args.seed, args.log_every)
+        watch = Watch(run, held_out, args.run_dir, args.tensorboard, args.watch_samples)
+        try:
+            results[run] = train(run, train_data, held_out, geo, args.steps, args.batch, args.lr, args.seed,
+                                 args.log_every, watch, args.eval_every)
+        finally:
+            watch.close()
 
     print(f"\nheld-out scenes ({args.held_out}), after {args.steps} steps — scale error from the change-mask area "
           f"(τ = {CHANGE_THRESHOLD}):")

@@ -17,4 +17,6 @@ CSS = """
 #thumbs .grid-container {grid-template-columns:repeat(2, minmax(0, 1fr)); grid-auto-rows:auto; gap:6px}
 /* a box only scripts write (the run charts' clicks reach the server through it) */
 .geoviz-bridge {display:none !important}
+/* the eleven tabs in one row at 1280 px (Gradio's 16 px each side put the last two behind a "…" menu) */
+#main_tabs .tab-wrapper > .tab-container > button {padding:0 9px}
 """

@@ -37,3 +37,22 @@ def test_the_model_starts_as_the_identity_edit():
     model = ex.Inserter()
     ctx, mask = torch.rand(2, 3, 32, 48), torch.rand(2, 1, 32, 48)
     assert torch.equal(model(ctx, mask), ctx)
+
+
+def test_a_watched_run_is_recorded_for_the_dashboard_and_logged_to_tensorboard(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from geoviz.data.runs import read_run
+
+    _example().main(["--steps", "20", "--size", "64", "--train", "8", "--held-out", "2", "--log-every", "10",
+                     "--threads", "1", "--run-dir", str(tmp_path / "runs"), "--tensorboard", str(tmp_path / "tb"),
+                     "--eval-every", "10"])
+    for run in ("mse", "mse_geom"):
+        info = read_run(tmp_path / "runs" / run)
+        assert info.steps == [10, 20] and info.samples == ["scene_00", "scene_01"]
+        acc = EventAccumulator(str(tmp_path / "tb" / run), size_guidance={"scalars": 0})
+        acc.Reload()
+        tags = acc.Tags()["scalars"]
+        assert len(acc.Scalars("train/loss")) == 20
+        assert [e.step for e in acc.Scalars("geoviz/scene_00/total")] == [10, 20]
+        assert "geoviz/scene_01/scale" in tags

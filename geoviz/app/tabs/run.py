@@ -33,6 +33,8 @@ ID, TITLE, LAZY = "run", "Training run", False
 VIEWS: dict[str, tuple[str, ...]] = {}  # its views follow the run, not the session
 POLL_S = 3.0  # a new step is on screen within this (plus its evaluation) of the run file listing it
 ALL_SAMPLES = "all samples (median, 25–75 %)"
+NO_RUN = ("No training run under the server's `--data-root` yet: record one into a folder there with "
+          "`geoviz.RunRecorder(\"<data root>/<name>\")`; it is listed when this tab opens.")
 
 # binds each run chart's plotly_click to the hidden #run_open box (again after every redraw:
 # Plotly.newPlot drops listeners), whose input event opens the clicked sample at its checkpoint
@@ -57,8 +59,9 @@ BIND_CLICKS = """() => {
 
 
 def shown(page: Page) -> bool:
-    """The tab is on the page when the server follows a run (``--run``) or has runs under its data root."""
-    return bool(run_names(page))
+    """The tab is on the page when the server follows a run (``--run``) or has a data root (a run
+    started under it later is listed when the tab opens)."""
+    return page.run_dir is not None or page.data_root is not None
 
 
 def views(session: Session, focus: Focus, kinds) -> dict:
@@ -109,7 +112,8 @@ def run_views(follower: RunFollower, name: str, weights: dict[str, float], toler
     if points:
         md.append("Click a point to open that sample at that step.")
     curves = run_curves(points, weights, one)
-    which = f"{one}'s" if one else f"median over {len(samples)} samples"
+    which = f"{one}'s" if one else (f"median over {len(samples)} samples" if len(samples) > 1 else
+                                     f"{samples[0]}'s" if samples else "no sample yet")
     return {"run_md": "\n\n".join(md),
             "run_scale": FG.run_scale_figure(series, tolerance),
             "run_terms": FG.run_curves_figure(curves, TERM_LABELS,
@@ -139,21 +143,24 @@ def build(page: Page) -> None:
 
 def wire(page: Page) -> None:
     """Ticks and choices bring the charts up to date; a click on a point opens that checkpoint."""
-    outputs = ["run_md", "run_scale", "run_terms", "run_curves_of", "run_shown"]
+    outputs = ["run_md", "run_scale", "run_terms", "run_curves_of", "run_shown", "run_name"]
     chosen = ["run_name", "run_tol", "run_curves_of", "run_shown", "open_tab", *page.weight_names()]
 
     def refreshed(v, progress, force: bool) -> dict:
-        if not v.run_name:
-            return {}
-        folder, root = run_folder(page, v.run_name)
+        names = run_names(page)
+        name = v.run_name if v.run_name in names else (names[0] if names else None)
+        if name is None:
+            return {"run_md": NO_RUN, "run_name": Update.of(choices=[]), "run_shown": None}
+        folder, root = run_folder(page, name)
         follower = follower_of(folder, root, page.device)
         follower.poll(progress)
         weights = weights_from_values(v.weights())
         tol = float(v.run_tol) if v.run_tol and v.run_tol > 0 else SCALE_TOLERANCE
-        key = [v.run_name, follower.version, sorted(weights.items()), tol, v.run_curves_of]
+        key = [name, names, follower.version, sorted(weights.items()), tol, v.run_curves_of]
         if not force and key == v.run_shown:
             return {}
-        return {**run_views(follower, v.run_name, weights, tol, v.run_curves_of), "run_shown": key}
+        return {**run_views(follower, name, weights, tol, v.run_curves_of), "run_shown": key,
+                "run_name": Update.of(name, choices=names)}
 
     def on_tick(v, progress):  # only while the tab is open: a closed tab costs nothing
         return refreshed(v, progress, False) if v.open_tab == ID else {}
