@@ -2,10 +2,13 @@
 
     python bench/bench_losses.py            # the sizes the issues name (a few minutes)
     python bench/bench_losses.py --quick    # smaller, for a smoke run
+    python bench/bench_losses.py --device cuda --json rows.json
 
 Prints medians of repeated forward+backward runs (the machine is shared and noisy: compare medians
-and ratios, not single times) and the peak extra memory of one forward+backward, measured in a fresh
-subprocess as the growth of the resident-set high-water mark, in units of one input tensor.
+and ratios, not single times) and the peak extra memory of one forward+backward, in units of one
+input tensor: on the CPU measured in a fresh subprocess as the growth of the resident-set high-water
+mark, on CUDA as ``torch.cuda.max_memory_allocated`` over what was allocated before (the clock is
+read after ``torch.cuda.synchronize()``).
 """
 
 from __future__ import annotations
@@ -26,18 +29,19 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import spec_reference  # noqa: E402
+from timing import Results, add_device_option, describe, peak_bytes, reset_peak, resolve_device, sync  # noqa: E402
 
 import losses  # noqa: E402
 import losses.texture as T  # noqa: E402
 
 
-def depth_inputs(b, h, w):
+def depth_inputs(b, h, w, device="cpu"):
     g = torch.Generator().manual_seed(0)
     d_tgt = torch.rand(b, 1, h, w, generator=g) * 4 + 1
     d_pred = d_tgt * (1 + 0.1 * torch.rand(b, 1, h, w, generator=g))
     mask = torch.zeros(b, 1, h, w)
     mask[..., h // 4 : 3 * h // 4, w // 5 : 4 * w // 5] = 1.0
-    return d_pred, d_tgt, mask
+    return d_pred.to(device), d_tgt.to(device), mask.to(device)
 
 
 def depth_cases(ref0, ref4):
@@ -83,13 +87,18 @@ def machine_probe() -> str:
             f"fill a fresh 32 MiB tensor {fresh * 1e3:.1f} ms")
 
 
+DEVICE = torch.device("cpu")  # set by main() from --device
+
+
 def median_time(fn, repeats: int, warmup: int = 1) -> float:
     for _ in range(warmup):
         fn()
+    sync(DEVICE)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
+        sync(DEVICE)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
@@ -98,12 +107,15 @@ def paired_times(ours, ref, repeats: int) -> tuple[float, float, float]:
     """Ours and the reference run alternately (the machine's speed drifts between minutes): their
     median times and the median of the per-pair speed-ups."""
     ours(), ref()
+    sync(DEVICE)
     pairs = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         ours()
+        sync(DEVICE)
         t1 = time.perf_counter()
         ref()
+        sync(DEVICE)
         pairs.append((t1 - t0, time.perf_counter() - t1))
     return (statistics.median(a for a, _ in pairs), statistics.median(b for _, b in pairs),
             statistics.median(b / a for a, b in pairs))
@@ -146,6 +158,15 @@ def _peak_worker(args) -> None:
     print(json.dumps({"extra_bytes": extra}))
 
 
+def cuda_peak_extra(fn, d_pred, *rest) -> int:
+    """Peak bytes allocated on the device by one forward+backward, over what was allocated before."""
+    x = d_pred.detach().requires_grad_(True)
+    reset_peak(DEVICE)
+    before = torch.cuda.memory_allocated(DEVICE)
+    fn(x, *rest).backward()
+    return peak_bytes(DEVICE) - before
+
+
 def peak_extra(names: list[str], which: str, b: int, h: int, w: int) -> dict[str, int]:
     """Peak extra bytes of each term's forward+backward, measured in a fresh process."""
     # a fixed mmap threshold makes every large tensor its own mapping, returned to the OS when freed,
@@ -158,12 +179,12 @@ def peak_extra(names: list[str], which: str, b: int, h: int, w: int) -> dict[str
     return json.loads(out.stdout.strip().splitlines()[-1])["extra_bytes"]
 
 
-def bench_depth(b, h, w, repeats):
+def bench_depth(b, h, w, repeats, results):
     ref0 = spec_reference.load_000() if spec_reference.available() else None
     ref4 = spec_reference.load_004() if spec_reference.available() else None
     if ref0 is None:
         print(f"(specifications not found at {spec_reference.specs_dir()}: no reference column)")
-    d_pred, d_tgt, mask = depth_inputs(b, h, w)
+    d_pred, d_tgt, mask = depth_inputs(b, h, w, DEVICE)
     unit = d_pred.numel() * 4
     print(f"\n## 000 / 004 forward+backward on [{b},1,{h},{w}] (one input = {unit / 2**20:.0f} MiB), {repeats} runs "
           "alternating with the reference: medians, and the median of the per-pair speed-ups")
@@ -174,18 +195,26 @@ def bench_depth(b, h, w, repeats):
                                                   repeats)
         else:
             t_ours, t_ref, speedup = median_time(fwd_bwd(ours, d_pred, d_tgt, mask), repeats), float("nan"), float("nan")
-        m_ours = peak_extra([name], "ours", b, h, w)[name] / unit
-        m_ref = peak_extra([name], "ref", b, h, w)[name] / unit if ref else float("nan")
+        if DEVICE.type == "cuda":
+            peak = cuda_peak_extra(ours, d_pred, d_tgt, mask)
+            m_ours = peak / unit
+            m_ref = cuda_peak_extra(ref, d_pred, d_tgt, mask) / unit if ref else float("nan")
+        else:
+            peak = None
+            m_ours = peak_extra([name], "ours", b, h, w)[name] / unit
+            m_ref = peak_extra([name], "ref", b, h, w)[name] / unit if ref else float("nan")
         print(f"{name:34s} {t_ours * 1e3:7.0f}ms {t_ref * 1e3:8.0f}ms {speedup:8.1f}× {m_ours:9.1f}× {m_ref:8.1f}×")
+        results.add(f"{name} [{b},1,{h},{w}]", t_ours, peak)
 
 
-def bench_latent(b, c, h, w, repeats):
+def bench_latent(b, c, h, w, repeats, results):
     g = torch.Generator().manual_seed(0)
     z_ctx = torch.randn(b, c, h, w, generator=g)
     mask = torch.zeros(b, 1, h, w)
     mask[..., h // 4 : 3 * h // 4, w // 3 : 2 * w // 3] = 1
     z_tgt = z_ctx + 2 * mask * torch.randn(b, c, h, w, generator=g)
     z_pred0 = z_tgt + 0.3 * torch.randn(b, c, h, w, generator=g)
+    z_ctx, mask, z_tgt, z_pred0 = (t.to(DEVICE) for t in (z_ctx, mask, z_tgt, z_pred0))
 
     def family():
         z_pred = z_pred0.detach().requires_grad_(True)
@@ -197,10 +226,13 @@ def bench_latent(b, c, h, w, repeats):
         (total + 0.4 * losses.boundary_loss(m_hat, phi)).backward()
 
     t = median_time(family, repeats, warmup=2)
+    reset_peak(DEVICE)
+    family()
+    results.add(f"002 family, 7 components [{b},{c},{h},{w}]", t, peak_bytes(DEVICE))
     print(f"\n## 002 family (all seven components, SDM included) forward+backward on [{b},{c},{h},{w}]: {t * 1e3:.1f} ms (median of {repeats}; budget 60 ms)")
 
 
-def bench_texture(sizes, repeats):
+def bench_texture(sizes, repeats, results):
     print("\n## 003 texture losses forward+backward (budgets: 250 ms at B=1, 2 s at B=8, 1024²)")
     cases = {
         "SpectralPeriodLoss": T.SpectralPeriodLoss(),
@@ -210,23 +242,32 @@ def bench_texture(sizes, repeats):
     }
     for b, h in sizes:
         g = torch.Generator().manual_seed(0)
-        pred = torch.rand(b, 3, h, h, generator=g)
-        tgt = torch.rand(b, 3, h, h, generator=g)
-        mask = torch.ones(b, 1, h, h)
+        pred = torch.rand(b, 3, h, h, generator=g).to(DEVICE)
+        tgt = torch.rand(b, 3, h, h, generator=g).to(DEVICE)
+        mask = torch.ones(b, 1, h, h, device=DEVICE)
         for name, loss in cases.items():
+            loss = loss.to(DEVICE)
             t = median_time(fwd_bwd(loss, pred, tgt, mask), repeats)
+            reset_peak(DEVICE)
+            fwd_bwd(loss, pred, tgt, mask)()
+            results.add(f"003 {name} [{b},3,{h},{h}]", t, peak_bytes(DEVICE))
             print(f"[{b},3,{h},{h}] {name:22s} {t * 1e3:8.0f} ms")
 
 
-def bench_sdm(sizes, repeats):
+def bench_sdm(sizes, repeats, results):
     from losses.sdm import signed_distance_map_from_mask
 
-    print("\n## signed distance map: SciPy per-sample loop vs the exact on-device path (here on the CPU)")
+    print(f"\n## signed distance map: SciPy per-sample loop (CPU) vs the exact on-device path (on {DEVICE.type})")
     for b, h in sizes:
         m = torch.zeros(b, 1, h, h, dtype=torch.bool)
         m[..., h // 4 : 3 * h // 4, h // 3 : 2 * h // 3] = True
+        on_dev = m.to(DEVICE)
         t_s = median_time(lambda m=m: signed_distance_map_from_mask(m, method="scipy"), repeats)
-        t_d = median_time(lambda m=m: signed_distance_map_from_mask(m, method="device"), max(1, repeats // 2))
+        t_d = median_time(lambda m=on_dev: signed_distance_map_from_mask(m, method="device"), max(1, repeats // 2))
+        reset_peak(DEVICE)
+        signed_distance_map_from_mask(on_dev, method="device")
+        results.add(f"SDM, exact on-device path [{b},1,{h},{h}]", t_d, peak_bytes(DEVICE))
+        results.add(f"SDM, SciPy per sample (CPU) [{b},1,{h},{h}]", t_s)
         print(f"[{b},1,{h},{h}]  scipy {t_s * 1e3:9.1f} ms   device {t_d * 1e3:9.1f} ms   device/scipy {t_d / t_s:6.1f}×")
 
 
@@ -235,22 +276,28 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small sizes, few repeats")
     ap.add_argument("--peak", nargs=5, help=argparse.SUPPRESS)
     ap.add_argument("--only", choices=["depth", "latent", "texture", "sdm"], help="run one section")
+    ap.add_argument("--repeats", type=int, default=None, help="timed runs per case (default: 15 depth, 20 latent, 5 others)")
+    add_device_option(ap)
     args = ap.parse_args()
     torch.set_num_threads(2)
     if args.peak:
         _peak_worker(args)
         return
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu")
+    global DEVICE
+    DEVICE = resolve_device(args.device)
+    print(describe(DEVICE))
     print(machine_probe())
-    q = args.quick
+    q, r = args.quick, args.repeats
+    results = Results(DEVICE)
     if args.only in (None, "depth"):
-        bench_depth(2 if q else 8, 256 if q else 1024, 256 if q else 1024, 3 if q else 15)
+        bench_depth(2 if q else 8, 256 if q else 1024, 256 if q else 1024, r or (3 if q else 15), results)
     if args.only in (None, "latent"):
-        bench_latent(8, 16, 128, 128, 5 if q else 20)
+        bench_latent(8, 16, 128, 128, r or (5 if q else 20), results)
     if args.only in (None, "texture"):
-        bench_texture([(1, 256)] if q else [(1, 1024), (8, 1024)], 3 if q else 5)
+        bench_texture([(1, 256)] if q else [(1, 1024), (8, 1024)], r or (3 if q else 5), results)
     if args.only in (None, "sdm"):
-        bench_sdm([(8, 128)] if q else [(8, 128), (8, 1024)], 3 if q else 5)
+        bench_sdm([(8, 128)] if q else [(8, 128), (8, 1024)], r or (3 if q else 5), results)
+    results.write(args.json)
 
 
 if __name__ == "__main__":

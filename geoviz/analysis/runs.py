@@ -81,6 +81,7 @@ class RunFollower:
     failed: dict[tuple[str, int], str] = field(default_factory=dict)  # pair → why it was left out
     info: RunInfo | None = None
     version: int = 0  # grows whenever a poll adds points: a view redraws only then
+    problem: str | None = None  # why the run's folder gave no (or not every) sample on the last poll
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def poll(self, progress=None) -> int:
@@ -91,7 +92,13 @@ class RunFollower:
             self.info = info
             listed = {checkpoint_name(s): s for s in info.steps}
             todo = []
-            specs, _ = list_dataset(self.folder, confine_to=self.root)
+            left_out: list[str] = []
+            try:
+                specs, _ = list_dataset(self.folder, confine_to=self.root, left_out=left_out)
+            except InputError as e:  # no readable sample (yet): said on screen, tried again on the next poll
+                self.problem = str(e) + (f" ({'; '.join(left_out)})" if left_out else "")
+                return 0
+            self.problem = "; ".join(x for x in left_out if "outside" in x) or None
             for spec in specs:
                 if spec.name not in info.samples:
                     continue

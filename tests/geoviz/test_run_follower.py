@@ -111,3 +111,15 @@ def test_the_scale_chart_marks_the_band_and_names_where_each_sample_leaves_it():
     assert notes == ["chair leaves at 200"]
     chair = next(t for t in fig["data"] if t["name"] == "chair")
     assert chair["x"] == [100, 200] and chair["customdata"] == [["chair", "step_000100"], ["chair", "step_000200"]]
+
+
+def test_a_prediction_linked_from_outside_the_run_is_never_read(tmp_path, box):
+    run = tmp_path / "root" / "run"
+    _log(run, box, [(100, "step_0500"), (200, "step_1000")])
+    outside = tmp_path / "private.png"
+    outside.write_bytes((run / "preds" / checkpoint_name(200) / "box.png").read_bytes())
+    (run / "preds" / checkpoint_name(200) / "box.png").unlink()
+    (run / "preds" / checkpoint_name(200) / "box.png").symlink_to(outside)
+    follower = RunFollower(run, root=(tmp_path / "root").resolve())
+    assert follower.poll() == 0 and follower.points == {}  # the sample reads a file out of the root: left out
+    assert "outside the data root" in follower.problem  # said on screen, not raised at every poll

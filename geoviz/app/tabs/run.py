@@ -106,6 +106,8 @@ def run_views(follower: RunFollower, name: str, weights: dict[str, float], toler
             + f" (s = {d['scales'][d['steps'].index(st)]:.3f})" for st, s, d in outside))
     elif points:
         md.append(f"Every sample's scale is within |log s| ≤ {tolerance:g} at every step.")
+    if follower.problem:
+        md.append(f"**Not read**: {esc(follower.problem)}")
     if follower.failed:
         md.append(f"**Left out ({len(follower.failed)})**: " + "; ".join(
             f"{esc(s)} · step {st}: {esc(why)}" for (s, st), why in sorted(follower.failed.items())[:6]))
@@ -156,7 +158,7 @@ def wire(page: Page) -> None:
         follower.poll(progress)
         weights = weights_from_values(v.weights())
         tol = float(v.run_tol) if v.run_tol and v.run_tol > 0 else SCALE_TOLERANCE
-        key = [name, names, follower.version, sorted(weights.items()), tol, v.run_curves_of]
+        key = [name, names, follower.version, follower.problem, sorted(weights.items()), tol, v.run_curves_of]
         if not force and key == v.run_shown:
             return {}
         return {**run_views(follower, name, weights, tol, v.run_curves_of), "run_shown": key,
