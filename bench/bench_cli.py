@@ -25,13 +25,15 @@ def run(cmd, env):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", type=int, default=8)
+    ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                    help="evaluate's --device (torchrun then uses NCCL on CUDA)")
     args = ap.parse_args()
     from geoviz.data.synth import write_dataset
 
     ds = write_dataset(Path(tempfile.mkdtemp(prefix="geoviz-bench-ds-")), n_samples=args.samples, size=512)
     pairs = args.samples * 3
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    base = [sys.executable, "-m", "geoviz", "evaluate", str(ds), "--device", "cpu", "--quiet"]
+    base = [sys.executable, "-m", "geoviz", "evaluate", str(ds), "--device", args.device, "--quiet"]
     out = Path(tempfile.mkdtemp()) / "r.csv"
     print(f"{args.samples} samples × 3 checkpoints at 512² (wall time includes process start and imports)")
     for workers in (0, 1, 2):

@@ -37,6 +37,9 @@ sys.path.insert(0, str(ROOT))
 import geoviz.data.synth as S  # noqa: E402
 from geoviz.data.runs import RunRecorder  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from timing import add_device_option, describe, resolve_device, sync  # noqa: E402
+
 BUDGET_S = 0.005  # the training thread's time per log() call
 
 
@@ -107,10 +110,12 @@ def main() -> None:
     ap.add_argument("--noise", type=float, default=2 / 255,
                     help="std of the Gaussian noise on the predictions (0: clean renders, PNGs far smaller)")
     ap.add_argument("--interval", type=float, default=0.15, help="seconds between quiet calls")
+    add_device_option(ap)
     args = ap.parse_args()
     torch.set_num_threads(2)
+    dev = resolve_device(args.device)
     sizes = [512] if args.quick else [512, 1024]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cpu; {args.calls} log() calls per row, "
+    print(f"{describe(dev)}; tensors logged from {dev.type}; {args.calls} log() calls per row, "
           f"quiet = one every {args.interval * 1e3:.0f} ms "
           f"or 1.5× the writer's time per prediction if longer, load = back to back (max_pending 16)")
     print(f"budget {BUDGET_S * 1e3:.0f} ms per log() call in the training thread")
@@ -122,7 +127,9 @@ def main() -> None:
         with RunRecorder(Path(tmp) / "warm-up") as rec:
             rec.log(0, "w", context=warm, target=warm, mask=warm[0] > 0.5, pred=warm)
         for size in sizes:
-            data = scene(size, args.noise)
+            ctx, tgt, mask, preds = scene(size, args.noise)
+            data = (ctx.to(dev), tgt.to(dev), mask.to(dev), [p.to(dev) for p in preds])
+            sync(dev)  # the training loop's own kernels have finished when it logs
             rows.append((size, *probe(data[3][0], args.interval)))
             load = run(Path(tmp) / f"{size}-load", size, args.calls, None, data)  # first: the writer's rate
             every = max(args.interval, 1.5 / load["per_s"])  # quiet: the writer keeps up

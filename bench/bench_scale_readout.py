@@ -43,6 +43,9 @@ def errors(case, estimates: dict) -> list[float]:
     return [abs(math.log(estimates[n] / case.truth[n])) if estimates.get(n) else math.inf for n in case.predictions]
 
 
+DEVICE = "cpu"  # --device: where the sweeps of --compare run (the readout itself is NumPy on the CPU)
+
+
 def sweep_estimates(case, params) -> dict:
     """The previous readout: the sweep's calibrated change-mask area (insertion) or spectral period ratio."""
     from geoviz.analysis.sweeps import period_sweep, scale_sweep
@@ -50,9 +53,9 @@ def sweep_estimates(case, params) -> dict:
 
     sample = build_sample(case.context, case.target, case.mask, case.predictions, name=case.name)
     if case.kind == "insertion":
-        sw = scale_sweep(sample, params=params, shifts=(), device="cpu")
+        sw = scale_sweep(sample, params=params, shifts=(), device=DEVICE)
         return {n: d.get("area_calibrated", d.get("sqrt_area_ratio")) for n, d in sw.predictions.items()}
-    sw = period_sweep(sample, params=params, angles=(), device="cpu", terms=["texture_spectral"])
+    sw = period_sweep(sample, params=params, angles=(), device=DEVICE, terms=["texture_spectral"])
     return {n: d["period_ratio"] for n, d in sw.predictions.items()}
 
 
@@ -60,7 +63,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--compare", action="store_true", help="also the previous (sweep) readout, both settings")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per case (median)")
+    ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu",
+                    help="where --compare's sweeps run (the readout is NumPy on the CPU)")
     args = ap.parse_args()
+    global DEVICE
+    DEVICE = args.device
     torch.set_num_threads(2)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cpu; 512² photographs, 5 checkpoints per case")
     summary: dict[tuple[str, bool], list[float]] = {}

@@ -35,7 +35,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def server_side(repeats: int) -> None:
+def server_side(repeats: int, device: str = "cpu") -> None:
     """The handler a slider's input runs (taken from the built Blocks, as Gradio calls it), plus
     Gradio's postprocessing of what it returns; with the Overview/Heatmaps tab open and with the
     Checkpoints and Sensitivity tabs open (their views are sent only then)."""
@@ -43,8 +43,8 @@ def server_side(repeats: int) -> None:
     from geoviz.app.layout import build_demo
     from geoviz.app.sessions import clone_session, demo_session
 
-    template = demo_session("cpu")
-    demo = build_demo("cpu", preload=template, sessions_dir=tempfile.mkdtemp(prefix="geoviz-bench-sessions-"))
+    template = demo_session(device)
+    demo = build_demo(device, preload=template, sessions_dir=tempfile.mkdtemp(prefix="geoviz-bench-sessions-"))
     slider = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "w_latent_mse")
     handler = next(f for f in demo.fns.values() if (slider._id, "input") in f.targets and f.fn is not None)
     session = clone_session(template)
@@ -216,14 +216,15 @@ def browser(url: str, repeats: int, plots: list[str]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu", help="the server's device")
     args = ap.parse_args()
     import torch
 
     torch.set_num_threads(2)
-    server_side(args.repeats)
+    server_side(args.repeats, args.device)
     from load import start_server  # bench/load.py: the dashboard in this process, on a free port
 
-    url, demo = start_server(concurrency=4)
+    url, demo = start_server(concurrency=4, device=args.device)
     try:
         payload(url)
         browser(url, args.repeats, plot_ids(demo))

@@ -76,6 +76,8 @@ for dev in "${DEVICES[@]}"; do
   for bench in bench_losses bench_engine bench_sweeps; do
     extra=()
     [ "$bench" = bench_losses ] && extra=(--repeats 5)
+    # the sweeps once each, at their 512² (--quick keeps the size and leaves out the Python-loop comparison)
+    [ "$bench" = bench_sweeps ] && extra=(--quick)
     t0=$(date +%s)
     if "$PY" "bench/$bench.py" --device "$dev" "${QUICK[@]}" "${extra[@]}" --json "$OUT/$dev-$bench.json" \
         > "$OUT/$dev-$bench.txt" 2>&1; then

@@ -84,11 +84,15 @@ def local_report(files: SessionFiles, params: dict | None = None):
     sample = build_sample(context=files.context, target=files.target, mask=files.mask,
                           predictions={p.stem: p for p in files.predictions}, target_depth=files.target_depth,
                           camera=files.camera)
-    return evaluate(sample, params, device="cpu", cache=None)
+    return evaluate(sample, params, device=DEVICE, cache=None)
 
 
-def start_server(concurrency: int = 4):
+DEVICE = "cpu"  # the server's and the reference reports' device (--device)
+
+
+def start_server(concurrency: int = 4, device: str | None = None):
     """An in-process dashboard server (as ``geoviz serve`` builds it) on a free port → (url, demo)."""
+    device = device or DEVICE
     import socket
 
     os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="geoviz-load-gradio-"))
@@ -99,7 +103,7 @@ def start_server(concurrency: int = 4):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    demo = build_demo("cpu", preload=demo_session("cpu"), sessions_dir=tempfile.mkdtemp(prefix="geoviz-load-s-"))
+    demo = build_demo(device, preload=demo_session(device), sessions_dir=tempfile.mkdtemp(prefix="geoviz-load-s-"))
     demo.queue(default_concurrency_limit=concurrency).launch(server_name="127.0.0.1", server_port=port,
                                                              prevent_thread_lock=True, quiet=True, **launch_options())
     return f"http://127.0.0.1:{port}/", demo
@@ -317,7 +321,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=128, help="side of each session's synthetic sample")
     ap.add_argument("--concurrency", type=int, default=4, help="the in-process server's queue limit")
     ap.add_argument("--url", default=None, help="load an already running server instead")
+    ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu",
+                    help="the in-process server's device (and the reference reports')")
     args = ap.parse_args(argv)
+    global DEVICE
+    DEVICE = args.device
     folder = Path(tempfile.mkdtemp(prefix="geoviz-load-"))
     samples = make_samples(folder, args.sessions, args.size)
     demo = None

@@ -485,7 +485,7 @@ class WeightedMSGradLoss(nn.Module):
         if reduction != "none":
             raise ValueError(f"reduction must be 'mean' or 'none'; got {reduction!r}")
         e, valid = _clean_difference(d, g)
-        if bool(torch.isfinite(e.sum())) and bool(valid.all()):
+        if bool(torch.isfinite(e.sum()) & valid.all()):  # one host sync, not two
             valid = None  # all finite: skip the validity pooling (as the scalar path does)
         total = torch.zeros_like(e)
         for s in self.scales:

@@ -125,7 +125,9 @@ def _local_soft_argmax(profile: torch.Tensor, lags: torch.Tensor, index: torch.T
     """Soft-argmax of ``profile/profile[index]`` over ``±max(2, index/4)`` bins around ``index``."""
     b, k = profile.shape
     half = torch.clamp(torch.round(index.to(torch.float64) / 4).long(), min=2)
-    width = int(half.max()) if b else 2
+    # the window's width from the profile's length, not from half.max(): no host sync on CUDA
+    # (index < k, so half ≤ round((k − 1)/4); the bins past a row's own half are masked out below)
+    width = max(2, (k + 1) // 4 + 1)
     offsets = torch.arange(-width, width + 1, device=profile.device)
     idx = index.unsqueeze(1) + offsets.unsqueeze(0)
     inside = (idx >= 0) & (idx < k) & (offsets.abs().unsqueeze(0) <= half.unsqueeze(1))

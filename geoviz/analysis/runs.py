@@ -88,7 +88,11 @@ class RunFollower:
         """Evaluate the pairs the run file lists and this follower has not seen; returns how many
         points it added. Only steps listed in the run file are read: their files are whole."""
         with self._lock:
-            info = read_run(self.folder)
+            try:
+                info = read_run(self.folder)
+            except InputError:  # the training has not logged its first step yet: wait for it
+                self.problem = "no run.json yet: the recorder writes it after the first logged step"
+                return 0
             self.info = info
             listed = {checkpoint_name(s): s for s in info.steps}
             todo = []

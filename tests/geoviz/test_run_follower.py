@@ -123,3 +123,12 @@ def test_a_prediction_linked_from_outside_the_run_is_never_read(tmp_path, box):
     follower = RunFollower(run, root=(tmp_path / "root").resolve())
     assert follower.poll() == 0 and follower.points == {}  # the sample reads a file out of the root: left out
     assert "outside the data root" in follower.problem  # said on screen, not raised at every poll
+
+
+def test_a_run_folder_before_its_first_step_waits_for_it(tmp_path, box):
+    run = tmp_path / "run"
+    run.mkdir()  # `geoviz serve --run` started before the training logged anything
+    follower = RunFollower(run)
+    assert follower.poll() == 0 and "no run.json yet" in follower.problem
+    _log(run, box, [(100, "step_0500")])
+    assert follower.poll() == 1 and follower.problem is None
