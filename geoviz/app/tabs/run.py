@@ -172,6 +172,7 @@ def wire(page: Page) -> None:
 
     ticked = page.on(page["run_timer"].tick, on_tick, chosen, outputs, special=("progress",), compute=True,
                      trigger_mode="once", **HIDDEN)
+
     def on_tab(v, evt, progress):  # opening the tab brings it up to date at once
         return refreshed(v, progress, False) if str(evt.value) == TITLE else {}
 
