@@ -68,7 +68,7 @@ mapfile -t FILES < <(grep -rl --include='*.py' "pytest.mark.cuda" tests | sort)
 TESTS_RC=${PIPESTATUS[0]}
 
 echo
-echo "## 2. benchmarks on: cpu${DEVICE/cpu/}"
+echo "## 2. benchmarks on: $([ "$DEVICE" = cuda ] && echo "cpu and cuda" || echo cpu)"
 BENCH_RC=0
 DEVICES=(cpu)
 [ "$DEVICE" = cuda ] && DEVICES+=(cuda)
