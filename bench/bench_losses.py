@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import spec_reference  # noqa: E402
+import timing  # noqa: E402
 from timing import Results, add_device_option, describe, peak_bytes, reset_peak, resolve_device, sync  # noqa: E402
 
 import losses  # noqa: E402
@@ -91,16 +92,8 @@ DEVICE = torch.device("cpu")  # set by main() from --device
 
 
 def median_time(fn, repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    sync(DEVICE)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        sync(DEVICE)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    """:func:`timing.median_time` on the bench's device."""
+    return timing.median_time(fn, repeats, DEVICE, warmup)
 
 
 def paired_times(ours, ref, repeats: int) -> tuple[float, float, float]:

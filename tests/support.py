@@ -13,3 +13,10 @@ def cuda_or_skip() -> torch.device:
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device on this machine")
     return torch.device("cuda")
+
+
+def chw(image) -> torch.Tensor:
+    """``[H,W,3]`` NumPy → ``[3,H,W]`` tensor, as a training loop holds an image."""
+    import numpy as np
+
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)

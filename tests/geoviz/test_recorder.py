@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from support import chw
 
 import geoviz
 from geoviz.data.layouts import list_dataset, load_spec
@@ -25,10 +26,6 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def box():
     return geoviz.load_sample(ROOT / "assets" / "insert_box")
-
-
-def chw(a):
-    return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)
 
 
 def test_a_logged_run_reads_back_as_a_dataset_with_the_same_numbers(tmp_path, box):

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from support import chw
 
 import geoviz
 import geoviz.report.figures as FG
@@ -19,10 +20,6 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def box():
     return geoviz.load_sample(ROOT / "assets" / "insert_box")
-
-
-def chw(a):
-    return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)
 
 
 def _log(run: Path, box, steps_preds: list[tuple[int, str]], sample: str = "box") -> None:
