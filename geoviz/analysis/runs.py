@@ -22,7 +22,8 @@ from geoviz.data.readers import InputError
 from geoviz.data.runs import RunInfo, checkpoint_name, read_run
 from geoviz.engine.evaluate import evaluate
 
-__all__ = ["RunPoint", "RunFollower", "follower_of", "first_step_out", "in_band", "run_curves", "scale_series",
+__all__ = ["RunPoint", "RunFollower", "follower_of", "first_step_out", "band_story", "in_band", "run_curves",
+           "scale_series",
            "SCALE_TOLERANCE"]
 
 SCALE_TOLERANCE = 0.05  # |log s| above it: the object is more than ~5 % off the size its mask asks
@@ -91,7 +92,7 @@ class RunFollower:
             try:
                 info = read_run(self.folder)
             except InputError:  # the training has not logged its first step yet: wait for it
-                self.problem = "no run.json yet: the recorder writes it after the first logged step"
+                self.problem = "waiting for run.json: the recorder writes it after the first logged step"
                 return 0
             self.info = info
             listed = {checkpoint_name(s): s for s in info.steps}
@@ -178,7 +179,9 @@ def run_curves(points: list[RunPoint], weights: dict[str, float], sample: str | 
     sample with the largest total there (the one that drives the curve up)."""
     chosen = [p for p in points if sample is None or p.sample == sample]
     steps = sorted({p.step for p in chosen})
-    terms = [t for t in dict.fromkeys(t for p in chosen for t in p.values) if weights.get(t, 0.0)]
+    # the weighted terms that have a value somewhere (a run without depth draws no depth curves)
+    terms = [t for t in dict.fromkeys(t for p in chosen for t in p.values)
+             if weights.get(t, 0.0) and any(p.values.get(t) is not None for p in chosen)]
     series: dict[str, dict[str, list]] = {n: {"mid": [], "lo": [], "hi": []} for n in ["total", *terms]}
     opens = []
     for st in steps:
@@ -204,5 +207,35 @@ def scale_series(points: list[RunPoint], tolerance: float = SCALE_TOLERANCE) -> 
         mine = sorted((p for p in points if p.sample == name), key=lambda p: p.step)
         out[name] = {"steps": [p.step for p in mine], "scales": [p.scale for p in mine],
                      "checkpoints": [p.checkpoint for p in mine], "first_out": first_step_out(mine, tolerance),
-                     "ever_in": any(in_band(p.scale, tolerance) for p in mine)}
+                     "ever_in": any(in_band(p.scale, tolerance) for p in mine),
+                     "story": band_story(mine, tolerance)}
     return out
+
+
+def band_story(points: list[RunPoint], tolerance: float = SCALE_TOLERANCE) -> str | None:
+    """What one sample's scale did with respect to its band, in words, or None when every readout is
+    inside it: when it entered (if it started outside), when it left, whether it came back, and
+    where it is at its last step. ``points``: one sample's, any order."""
+    read = [(p.step, p.scale, in_band(p.scale, tolerance)) for p in sorted(points, key=lambda p: p.step)]
+    read = [r for r in read if r[2] is not None]
+    if not read or all(inside for _, _, inside in read):
+        return None
+    if not any(inside for _, _, inside in read):
+        lo, hi = min(sc for _, sc, _ in read), max(sc for _, sc, _ in read)
+        return f"outside it at every step (s {lo:.3f}–{hi:.3f})"
+    parts = []
+    if not read[0][2]:
+        entered = next(st for st, _, inside in read if inside)
+        parts.append(f"outside it before step {entered} (s = {read[0][1]:.3f} at step {read[0][0]})")
+    first_out = first_step_out(points, tolerance)
+    if first_out is not None:
+        s_out = next(sc for st, sc, _ in read if st == first_out)
+        parts.append(f"leaves it at step **{first_out}** (s = {s_out:.3f})")
+        back = next((st for st, _, inside in read if st > first_out and inside), None)
+        last_step, last_scale, last_in = read[-1]
+        if back is not None:
+            parts.append(f"back inside at step {back}" + ("" if last_in else
+                         f", outside again at its last step {last_step} (s = {last_scale:.3f})"))
+        elif last_step != first_out:
+            parts.append(f"still outside at its last step {last_step} (s = {last_scale:.3f})")
+    return ", ".join(parts)

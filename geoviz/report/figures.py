@@ -619,6 +619,14 @@ def scale_by_step_figure(predictions: list[str], scales: dict, kind: str, tolera
                                                          "range": [math.exp(-span), math.exp(span)]})}
 
 
+def _waiting_figure(title: str) -> dict:
+    """An empty chart that says no step is recorded yet (instead of axes over nothing)."""
+    return {"data": [], "layout": chart_layout(title, height=200, xaxis={"visible": False}, yaxis={"visible": False},
+                                               annotations=[{"text": "no step recorded yet", "showarrow": False,
+                                                             "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
+                                                             "font": {"size": 13, "color": "#666"}}])}
+
+
 def run_curves_figure(curves: dict, labels: dict[str, str] | None = None, title: str = "") -> dict:
     """The weighted terms and the total against the training step (``curves`` from
     :func:`geoviz.analysis.runs.run_curves`): medians as lines, the 25–75 % band shaded around the
@@ -626,6 +634,8 @@ def run_curves_figure(curves: dict, labels: dict[str, str] | None = None, title:
     click opens."""
     labels = labels or {}
     steps, series, opens = curves["steps"], curves["series"], curves["open"]
+    if not steps:
+        return _waiting_figure(title or "Weighted terms and total against the step")
     custom = [list(o) for o in opens]
     data = []
     total = series.get("total")
@@ -673,6 +683,8 @@ def run_scale_figure(series: dict[str, dict], tolerance: float = 0.05, title: st
                "opacity": 0.12, "line": {"width": 0}, "layer": "below"},
               {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 1, "y1": 1,
                "line": {"color": "#2CA02C", "dash": "dot"}}]
+    if not series:
+        return _waiting_figure(title or "Estimated scale per sample against the step")
     span = max([abs(math.log(y)) for y in finite if y > 0] + [tolerance]) * 1.3
     return {"data": data, "layout": chart_layout(
         title or f"Estimated scale per sample against the step (band: |log s| ≤ {tolerance:g})",

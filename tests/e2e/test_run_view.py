@@ -96,7 +96,18 @@ def test_new_steps_appear_live_and_a_click_opens_that_step(browser, run_server):
         print(f"step 400 on screen {lag:.1f} s after the recorder wrote it")
         assert lag < 20  # the timer polls every 3 s; the budget (5 s) is measured on a quiet machine (README)
         md = page.locator("#run_md").inner_text()
-        assert "logo_on_cat leaves it at step 300" in md, md
+        assert "logo_on_cat leaves it at step 300 (s = 0.900), still outside at its last step 400" in md, md
+        # a band the control cannot take is brought in and said, once; the run is still followed
+        page.fill("#run_tol input", "0")
+        page.press("#run_tol input", "Enter")
+        page.wait_for_function("() => document.querySelector('#run_md').innerText.includes('0 became 0.001')",
+                               timeout=30_000)
+        page.wait_for_timeout(4_000)  # a tick later: no range error from Gradio
+        assert page.locator(".toast-body").count() == 0
+        assert page.locator("#run_tol input").input_value() == "0.001"
+        page.fill("#run_tol input", "0.05")
+        page.press("#run_tol input", "Enter")
+        page.wait_for_function("() => !document.querySelector('#run_md').innerText.includes('became')", timeout=30_000)
         on_screen = _scales_on_screen(page)
         assert sorted(on_screen) == [100, 200, 300, 400]
         for step, truth in run_server["truth"].items():

@@ -126,6 +126,35 @@ def test_a_run_folder_before_its_first_step_waits_for_it(tmp_path, box):
     run = tmp_path / "run"
     run.mkdir()  # `geoviz serve --run` started before the training logged anything
     follower = RunFollower(run)
-    assert follower.poll() == 0 and "no run.json yet" in follower.problem
+    assert follower.poll() == 0 and "waiting for run.json" in follower.problem
     _log(run, box, [(100, "step_0500")])
     assert follower.poll() == 1 and follower.problem is None
+
+
+def test_the_summary_tells_every_excursion_from_the_band_not_only_the_first_exit():
+    from geoviz.analysis.runs import band_story
+
+    assert band_story([_p(100, 1.0), _p(200, 1.03)]) is None  # always inside: nothing to tell
+    early = [_p(25, 0.939), _p(50, 0.98), _p(75, 1.01)]  # |log 0.939| = 0.063: outside before it got there
+    assert band_story(early) == "outside it before step 50 (s = 0.939 at step 25)"
+    back = [_p(25, 1.0), _p(50, 0.9), _p(75, 0.99)]
+    assert band_story(back) == "leaves it at step **50** (s = 0.900), back inside at step 75"
+    still = [_p(100, 1.0), _p(300, 0.9), _p(400, 0.85)]
+    assert band_story(still) == "leaves it at step **300** (s = 0.900), still outside at its last step 400 (s = 0.850)"
+    assert band_story([_p(1, 0.7), _p(2, 0.8)]) == "outside it at every step (s 0.700–0.800)"
+    assert scale_series(early, tolerance=0.06)["s"]["story"] == "outside it before step 50 (s = 0.939 at step 25)"
+
+
+def test_terms_without_a_value_in_the_run_draw_no_curve():
+    points = [_p(100, 1.0, "x", a=1.0, depth_inside=None), _p(200, 1.0, "x", a=0.5, depth_inside=None)]
+    curves = run_curves(points, {"a": 1.0, "depth_inside": 0.5})
+    assert set(curves["series"]) == {"total", "a"}  # a run without depth shows no depth curve or legend entry
+
+
+def test_a_tolerance_outside_its_range_is_brought_in_and_said():
+    from geoviz.app.tabs.run import clamped_tolerance
+
+    assert clamped_tolerance(0.05) == (0.05, None)
+    tol, said = clamped_tolerance(0)
+    assert tol == 0.001 and "0 became 0.001" in said
+    assert clamped_tolerance(2)[0] == 1.0 and clamped_tolerance(None)[0] == 0.05

@@ -27,7 +27,7 @@ from geoviz.data.readers import InputError
 from geoviz.data.runs import runs_under
 
 __all__ = ["ID", "TITLE", "VIEWS", "LAZY", "POLL_S", "views", "build", "wire", "shown", "run_names", "run_folder",
-           "run_views", "ALL_SAMPLES"]
+           "run_views", "clamped_tolerance", "ALL_SAMPLES"]
 
 ID, TITLE, LAZY = "run", "Training run", False
 VIEWS: dict[str, tuple[str, ...]] = {}  # its views follow the run, not the session
@@ -85,6 +85,19 @@ def run_folder(page: Page, name: str) -> tuple[Path, Path]:
     return dataset_folder(page.data_root, name), page.data_root
 
 
+def clamped_tolerance(value) -> tuple[float, str | None]:
+    """The band's ``|log s|`` from the control: within [0.001, 1]; a value outside (or none) is
+    brought in, and the second item says so (None when the value was taken as it is)."""
+    try:
+        tol = float(value)
+    except (TypeError, ValueError):
+        return SCALE_TOLERANCE, f"The scale band takes a number from 0.001 to 1: using {SCALE_TOLERANCE:g}."
+    if not 0.001 <= tol <= 1.0:
+        inside = min(max(tol, 0.001), 1.0) if tol == tol else SCALE_TOLERANCE
+        return inside, f"The scale band takes |log s| from 0.001 to 1: {tol:g} became {inside:g}."
+    return tol, None
+
+
 def run_views(follower: RunFollower, name: str, weights: dict[str, float], tolerance: float, curves_of: str) -> dict:
     """``run_md``, ``run_scale``, ``run_terms`` and the per-sample choice of the run ``follower``
     follows, at ``weights`` and ``tolerance`` (``|log s|``)."""
@@ -98,16 +111,16 @@ def run_views(follower: RunFollower, name: str, weights: dict[str, float], toler
           + (f"steps {steps[0]}–{steps[-1]} ({len(steps)} evaluated)" if steps else "no step written yet")
           + (f" · run file updated {esc(info.updated)}" if info is not None and info.updated else "")
           + f" · checked every {POLL_S:g} s"]
-    outside = sorted(((d["first_out"], s, d) for s, d in series.items() if d["first_out"] is not None),
-                     key=lambda x: (x[0], x[1]))
+    # the samples that were ever outside, the first to leave first
+    outside = sorted(((d["first_out"] if d["first_out"] is not None else -1, s, d) for s, d in series.items()
+                      if d["story"]), key=lambda x: (x[0] < 0, x[0], x[1]))
     if outside:
-        md.append(f"**Out of the scale band** (|log s| > {tolerance:g}): " + "; ".join(
-            (f"{esc(s)} leaves it at step **{st}**" if d["ever_in"] else f"{esc(s)} is outside it from its first step **{st}**")
-            + f" (s = {d['scales'][d['steps'].index(st)]:.3f})" for st, s, d in outside))
+        md.append(f"**Outside the scale band** (|log s| > {tolerance:g}): "
+                  + "; ".join(f"{esc(s)} {d['story']}" for _, s, d in outside))
     elif points:
         md.append(f"Every sample's scale is within |log s| ≤ {tolerance:g} at every step.")
     if follower.problem:
-        md.append(f"**Not read**: {esc(follower.problem)}")
+        md.append(f"Note: {esc(follower.problem)}")
     if follower.failed:
         md.append(f"**Left out ({len(follower.failed)})**: " + "; ".join(
             f"{esc(s)} · step {st}: {esc(why)}" for (s, st), why in sorted(follower.failed.items())[:6]))
@@ -131,8 +144,9 @@ def build(page: Page) -> None:
     with gr.Row():
         page.add("run_name", gr.Dropdown(names, value=names[0] if names else None, label="run", elem_id="run_name",
                                          allow_custom_value=True))  # checked against the disk in the handler
-        page.add("run_tol", gr.Number(SCALE_TOLERANCE, label="scale band: |log s| at most", elem_id="run_tol",
-                                      minimum=0.001, maximum=1.0, step=0.01))
+        # no minimum/maximum: Gradio would re-raise its range error at every tick; the handler clamps
+        page.add("run_tol", gr.Number(SCALE_TOLERANCE, label="scale band: |log s| at most (0.001–1)",
+                                      elem_id="run_tol", step=0.01))
         page.add("run_curves_of", gr.Dropdown([ALL_SAMPLES], value=ALL_SAMPLES, label="term curves of",
                                               elem_id="run_curves_of"))
     page.add("run_md", gr.Markdown(elem_id="run_md"))
@@ -157,12 +171,18 @@ def wire(page: Page) -> None:
         follower = follower_of(folder, root, page.device)
         follower.poll(progress)
         weights = weights_from_values(v.weights())
-        tol = float(v.run_tol) if v.run_tol and v.run_tol > 0 else SCALE_TOLERANCE
-        key = [name, names, follower.version, follower.problem, sorted(weights.items()), tol, v.run_curves_of]
+        tol, said = clamped_tolerance(v.run_tol)
+        unknown = v.run_name if v.run_name and v.run_name != name else None
+        key = [name, names, follower.version, follower.problem, sorted(weights.items()), tol, v.run_curves_of, unknown]
         if not force and key == v.run_shown:
             return {}
-        return {**run_views(follower, name, weights, tol, v.run_curves_of), "run_shown": key,
-                "run_name": Update.of(name, choices=names)}
+        views = run_views(follower, name, weights, tol, v.run_curves_of)
+        notes = ([f"**{esc(unknown)}** is not a run this server follows: showing **{esc(name)}**."] if unknown else [])
+        notes += [said] if said else []
+        if notes:
+            views["run_md"] = "\n\n".join([*notes, views["run_md"]])
+        return {**views, "run_shown": key, "run_name": Update.of(name, choices=names),
+                **({"run_tol": tol} if said else {})}
 
     def on_tick(v, progress):  # only while the tab is open: a closed tab costs nothing
         return refreshed(v, progress, False) if v.open_tab == ID else {}
@@ -170,15 +190,20 @@ def wire(page: Page) -> None:
     def on_choice(v, progress):
         return refreshed(v, progress, True)
 
-    ticked = page.on(page["run_timer"].tick, on_tick, chosen, outputs, special=("progress",), compute=True,
+    # a tick shows no progress (it would cover the summary every few seconds while the run grows)
+    ticked = page.on(page["run_timer"].tick, lambda v: on_tick(v, None), chosen, [*outputs, "run_tol"], compute=True,
                      trigger_mode="once", **HIDDEN)
 
     def on_tab(v, evt, progress):  # opening the tab brings it up to date at once
         return refreshed(v, progress, False) if str(evt.value) == TITLE else {}
 
     chose = page.on([page["run_name"].input, page["run_tol"].submit, page["run_curves_of"].input], on_choice, chosen,
-                    outputs, special=("progress",), compute=True)
-    opened_tab = page.on(page["main_tabs"].select, on_tab, chosen, outputs, special=("evt", "progress"), compute=True)
+                    [*outputs, "run_tol"], special=("progress",), compute=True)
+    opened_tab = page.on(page["main_tabs"].select, on_tab, chosen, [*outputs, "run_tol"], special=("evt", "progress"),
+                         compute=True)
+    if page.run_dir is not None:  # the page opens on the run it follows: scrolled to its tab, not to the demo
+        page.blocks.load(None, js="() => setTimeout(() => document.querySelector('#main_tabs')"
+                                  "?.scrollIntoView({block: 'start'}), 800)")
     for drawn in (ticked, chose, opened_tab):  # after each (re)draw of the charts, their clicks are bound again
         page.chain(drawn, None, [], [], js=BIND_CLICKS)
 
@@ -199,6 +224,7 @@ def wire(page: Page) -> None:
         old = v.state
         new = session_of_spec(spec, checkpoint, old, v.device, v.weights(),
                               old.models if old is not None and old.models else page.models_from(), progress, gr.Warning)
+        gr.Info(f"opened {sample} at {checkpoint} of the run {v.run_name}")  # two runs may share sample names
         return {"state": new, **page.compose(new, v.focus(), ["session", "weights", "restore", "weighted"])}
 
     opened = page.on(page["run_open"].change, on_open, ["state", "run_name", "run_open", "device", *FOCUS[1:],
