@@ -4,7 +4,7 @@ reads what it holds.
 A run folder is a dataset (the layout :func:`geoviz.data.layouts.list_dataset` reads, so ``geoviz
 evaluate RUN_DIR`` and the dashboard's Datasets tab open it) plus a run file::
 
-    RUN_DIR/run.json                         created, updated, steps, samples (one per rank: run.rank<r>.json)
+    RUN_DIR/run.json                         created, updated, opened, steps, samples (one per rank: run.rank<r>.json)
     RUN_DIR/<sample>/context.png target.png mask.png [target_depth.npy camera.json *_latents.safetensors]
     RUN_DIR/preds/step_000500/<sample>.png   one folder per checkpoint, named after the step
     RUN_DIR/preds/step_000500/pred_depth/<sample>.npy
@@ -98,13 +98,15 @@ def _batch(arr, kind: str) -> list:
 
 @dataclass
 class RunInfo:
-    """What a run file says: when it was made and last written, its steps and samples."""
+    """What a run file says: when it was made and last written, its steps and samples, and when each
+    recorder opened it (``opened``: more than one when a training was resumed into it)."""
 
     folder: Path
     created: str = ""
     updated: str = ""
     steps: list[int] = field(default_factory=list)
     samples: list[str] = field(default_factory=list)
+    opened: list[str] = field(default_factory=list)
 
     @property
     def checkpoints(self) -> list[str]:
@@ -132,7 +134,7 @@ def read_run(folder: str | os.PathLike) -> RunInfo:
     if not files:
         raise InputError(str(folder), "holds no run.json", "point at a folder a geoviz.RunRecorder wrote")
     info = RunInfo(root)
-    steps, samples = set(), set()
+    steps, samples, opened = set(), set(), []
     for f in files:
         try:
             d = json.loads(f.read_text())
@@ -142,7 +144,9 @@ def read_run(folder: str | os.PathLike) -> RunInfo:
         samples.update(d.get("samples", []))
         info.created = min(filter(None, [info.created, d.get("created", "")]), default="")
         info.updated = max(info.updated, d.get("updated", ""))
-    info.steps, info.samples = sorted(steps), sorted(samples)
+        # each rank's file lists the openings of its rank's recorder: the longest list, not their sum
+        opened = max(opened, list(d.get("opened", [])), key=len)
+    info.steps, info.samples, info.opened = sorted(steps), sorted(samples), opened
     return info
 
 
@@ -185,7 +189,8 @@ class RunRecorder:
         self.rank, self.world = _rank()
         self.active = self.rank == 0 or all_ranks
         self.run_file = self.folder / (RUN_FILE if self.rank == 0 else f"run.rank{self.rank}.json")
-        self._state = {"format": FORMAT, "created": _now(), "updated": _now(), "steps": [], "samples": []}
+        self._state = {"format": FORMAT, "created": _now(), "updated": _now(), "steps": [], "samples": [],
+                       "opened": [_now()]}
         self._written: dict[int, set[str]] = {}  # step → the samples this recorder wrote for it
         self._inputs_sent: set[str] = set()  # samples whose inputs were handed to the writer
         self._error: BaseException | None = None
@@ -198,7 +203,8 @@ class RunRecorder:
         if self.run_file.is_file():  # re-opened: append to what it holds
             old = json.loads(self.run_file.read_text())
             self._state.update(created=old.get("created", self._state["created"]), steps=list(old.get("steps", [])),
-                               samples=list(old.get("samples", [])))
+                               samples=list(old.get("samples", [])),
+                               opened=[*old.get("opened", []), *self._state["opened"]])  # a resumed training
         self._inputs_sent = {s for s in self._state["samples"] if (self.folder / s / "target.png").is_file()}
         self._worker = threading.Thread(target=self._work, name="geoviz-run-writer", daemon=True)
         self._worker.start()

@@ -57,6 +57,7 @@ def test_reopening_appends_and_keep_last_bounds_the_disk(tmp_path):
     with RunRecorder(tmp_path / "r", keep_last=2, keep_every=4) as rec:  # re-opened: inputs are not needed again
         rec.log(6, "s", pred=torch.rand(3, 32, 32))
     assert read_run(tmp_path / "r").steps == [4, 5, 6]  # the newest two, and 4 (a multiple of keep_every)
+    assert len(read_run(tmp_path / "r").opened) == 2  # two recorders wrote it: the live view says it was resumed
     assert sorted(p.name for p in (tmp_path / "r" / "preds").iterdir()) == ["step_000004", "step_000005", "step_000006"]
     with pytest.raises(ValueError, match="first time without context, target, mask"):
         RunRecorder(tmp_path / "r2").log(1, "new", pred=x)

@@ -110,6 +110,8 @@ def run_views(follower: RunFollower, name: str, weights: dict[str, float], toler
     md = [f"**{esc(name)}** · {len(samples)} sample{'s' * (len(samples) != 1)} · "
           + (f"steps {steps[0]}–{steps[-1]} ({len(steps)} evaluated)" if steps else "no step written yet")
           + (f" · run file updated {esc(info.updated)}" if info is not None and info.updated else "")
+          + (f" · recorded by {len(info.opened)} trainings (resumed {esc(info.opened[-1])})"
+             if info is not None and len(info.opened) > 1 else "")
           + f" · checked every {POLL_S:g} s"]
     # the samples that were ever outside, the first to leave first
     outside = sorted(((d["first_out"] if d["first_out"] is not None else -1, s, d) for s, d in series.items()
