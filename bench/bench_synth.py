@@ -1,29 +1,33 @@
-"""Render time of geoviz.synth at 512² (budget: under 2 s), median of repeated runs.
+"""Render time of geoviz.synth at 512² (budget: under 2 s on the CPU), median of repeated runs.
 
-    python bench/bench_synth.py
+    python bench/bench_synth.py [--device auto|cpu|cuda]
+
+On CUDA the clock is read after ``torch.cuda.synchronize()`` (the render ends with its copy back to
+NumPy, which waits for the device anyway).
 """
 
-import statistics
+import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import add_device_option, describe, median_time, resolve_device  # noqa: E402
+
 import geoviz.data.synth as S  # noqa: E402
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_device_option(ap)
+    dev = resolve_device(ap.parse_args().device)
     torch.set_num_threads(2)
+    print(describe(dev))
     for name, scene in [("insert_box (box, 3×3 rays/px)", S.demo_scene(512)), ("tiles_wall (region)", S.tiles_scene(512))]:
-        S.render(scene)
-        times = []
-        for _ in range(7):
-            t0 = time.perf_counter()
-            S.render(scene)
-            times.append(time.perf_counter() - t0)
-        print(f"512² {name:32s} median {statistics.median(times) * 1e3:6.0f} ms  (max {max(times) * 1e3:.0f} ms)")
+        t = median_time(lambda scene=scene: S.render(scene, device=dev), 7, dev)
+        print(f"512² {name:32s} median {t * 1e3:6.0f} ms")
 
 
 if __name__ == "__main__":

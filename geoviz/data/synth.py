@@ -188,8 +188,8 @@ def _shade_material(mat: Material, u: torch.Tensor, v: torch.Tensor) -> torch.Te
     if mat.angle_deg:
         a = math.radians(mat.angle_deg)
         u, v = u * math.cos(a) + v * math.sin(a), -u * math.sin(a) + v * math.cos(a)
-    base = torch.tensor(mat.color, dtype=_DTYPE).view(3, 1)
-    joint_c = torch.tensor(mat.joint_color, dtype=_DTYPE).view(3, 1)
+    base = torch.tensor(mat.color, dtype=_DTYPE, device=u.device).view(3, 1)
+    joint_c = torch.tensor(mat.joint_color, dtype=_DTYPE, device=u.device).view(3, 1)
     p = mat.period
     if mat.kind == "plaster":
         n = 0.5 + 0.3 * torch.sin(u * 3.1 + 0.8 * torch.sin(v * 2.3)) * torch.sin(v * 2.7 + 1.1 + 0.5 * torch.sin(u * 1.7))
@@ -237,22 +237,22 @@ def _shade_material(mat: Material, u: torch.Tensor, v: torch.Tensor) -> torch.Te
 # ---- ray casting -----------------------------------------------------------------------------------
 
 
-def _rays(cam: Camera, supersample: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _rays(cam: Camera, supersample: int, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Directions ``(dx, dy, 1)`` of every sub-pixel ray, ``[H·ss, W·ss]`` each (camera = world axes)."""
     ss = supersample
-    cols = (torch.arange(cam.width * ss, dtype=_DTYPE) + 0.5) / ss  # pixel centres at j + 0.5
-    rows = (torch.arange(cam.height * ss, dtype=_DTYPE) + 0.5) / ss
+    cols = (torch.arange(cam.width * ss, dtype=_DTYPE, device=device) + 0.5) / ss  # pixel centres at j + 0.5
+    rows = (torch.arange(cam.height * ss, dtype=_DTYPE, device=device) + 0.5) / ss
     dx = ((cols - cam.width / 2) / cam.f_px).view(1, -1).expand(cam.height * ss, -1)
     dy = (-(rows - cam.height / 2) / cam.f_px).view(-1, 1).expand(-1, cam.width * ss)
-    return dx.reshape(-1), dy.reshape(-1), torch.ones(dx.numel(), dtype=_DTYPE)
+    return dx.reshape(-1), dy.reshape(-1), torch.ones(dx.numel(), dtype=_DTYPE, device=device)
 
 
 def _hit_box(ox, oy, dx, dy, o: SceneObject):
     """Slab test against the box. Returns (t, normal index: 0 ±x, 1 ±y, 2 ±z with sign)."""
     s = o.scale
-    lo = torch.tensor([o.x - o.width * s / 2, 0.0, o.z], dtype=_DTYPE)
-    hi = torch.tensor([o.x + o.width * s / 2, o.height * s, o.z + o.depth * s], dtype=_DTYPE)
-    origin = torch.tensor([ox, oy, 0.0], dtype=_DTYPE)
+    lo = torch.tensor([o.x - o.width * s / 2, 0.0, o.z], dtype=_DTYPE, device=dx.device)
+    hi = torch.tensor([o.x + o.width * s / 2, o.height * s, o.z + o.depth * s], dtype=_DTYPE, device=dx.device)
+    origin = torch.tensor([ox, oy, 0.0], dtype=_DTYPE, device=dx.device)
     d = torch.stack([dx, dy, torch.ones_like(dx)], dim=1)
     inv = 1.0 / torch.where(d == 0, torch.full_like(d, 1e-300), d)
     t0, t1 = (lo - origin) * inv, (hi - origin) * inv
@@ -302,8 +302,8 @@ def _hit_sphere(ox, oy, dx, dy, o: SceneObject):
 def _object_albedo(o: SceneObject, u: torch.Tensor, v: torch.Tensor, face_front: torch.Tensor) -> torch.Tensor:
     """A product look: body colour, a label band with a logo block, darker edges. ``u, v`` in [0,1]
     over the object's visible extent (left→right, bottom→top)."""
-    body = torch.tensor(o.color, dtype=_DTYPE).view(3, 1)
-    label = torch.tensor(o.label_color, dtype=_DTYPE).view(3, 1)
+    body = torch.tensor(o.color, dtype=_DTYPE, device=u.device).view(3, 1)
+    label = torch.tensor(o.label_color, dtype=_DTYPE, device=u.device).view(3, 1)
     band = ((v > 0.42) & (v < 0.66)).to(_DTYPE)
     logo = ((v > 0.48) & (v < 0.60) & (u > 0.22) & (u < 0.46)).to(_DTYPE)
     stripe = ((v > 0.12) & (v < 0.16)).to(_DTYPE)
@@ -342,14 +342,15 @@ def _screen_window(cam: Camera, o: SceneObject, ss: int) -> tuple[slice, slice] 
     return slice(r0, r1), slice(c0, c1)
 
 
-def render(scene: Scene, supersample: int = 3) -> Render:
+def render(scene: Scene, supersample: int = 3, device: torch.device | str = "cpu") -> Render:
     """Ray-trace ``scene`` with ``supersample²`` rays per pixel (``supersample`` odd: the centre ray
-    gives each pixel's depth). Returns colour, metric depth and the coverages of object and region."""
+    gives each pixel's depth) on ``device``. Returns colour, metric depth and the coverages of object
+    and region, as NumPy arrays."""
     if supersample % 2 != 1:
         raise ValueError("supersample must be odd (the centre ray gives each pixel's depth)")
     cam, ss = scene.camera, supersample
     hs, ws = cam.height * ss, cam.width * ss
-    dx, dy, _ = _rays(cam, ss)
+    dx, dy, _ = _rays(cam, ss, device)
     ox, oy = 0.0, cam.cam_height
     inf = torch.full_like(dx, math.inf)
     # the floor (y = 0) in front of the wall, else the wall (z = wall_z); dz = 1 so t is the depth Z
@@ -363,7 +364,7 @@ def render(scene: Scene, supersample: int = 3) -> Render:
     obj_idx = None
     if o is not None and o.scale > 0:
         window = _screen_window(cam, o, ss)
-        grid = torch.arange(hs * ws).view(hs, ws)
+        grid = torch.arange(hs * ws, device=dx.device).view(hs, ws)
         idx = (grid if window is None else grid[window[0], window[1]]).reshape(-1)
         sdx, sdy = dx[idx], dy[idx]
         extra = None
@@ -387,8 +388,8 @@ def render(scene: Scene, supersample: int = 3) -> Render:
             extra = extra[sel]
     px, py, pz = ox + t * dx, oy + t * dy, t
 
-    albedo = torch.empty(3, dx.numel(), dtype=_DTYPE)
-    normal = torch.zeros(3, dx.numel(), dtype=_DTYPE)
+    albedo = torch.empty(3, dx.numel(), dtype=_DTYPE, device=dx.device)
+    normal = torch.zeros(3, dx.numel(), dtype=_DTYPE, device=dx.device)
     in_region = torch.zeros_like(hit_obj)
     wall_px = ~on_floor & ~hit_obj
     if scene.region is not None:
@@ -412,8 +413,8 @@ def render(scene: Scene, supersample: int = 3) -> Render:
         hx, hy, hz = px[obj_idx], py[obj_idx], pz[obj_idx]
         if o.shape == "box":
             ax, sg = extra
-            nn = torch.zeros(3, hx.numel(), dtype=_DTYPE)
-            nn[ax, torch.arange(hx.numel())] = sg
+            nn = torch.zeros(3, hx.numel(), dtype=_DTYPE, device=hx.device)
+            nn[ax, torch.arange(hx.numel(), device=hx.device)] = sg
             across = (hx - (o.x - o.width * s / 2)) / (o.width * s)
             along = (hz - o.z) / (o.depth * s)
             u = torch.where(ax == 2, across, along)
@@ -423,7 +424,7 @@ def render(scene: Scene, supersample: int = 3) -> Render:
             cap = extra
             nn = torch.stack([hx - o.x, torch.zeros_like(hx), hz - o.z])
             nn = nn / nn.norm(dim=0, keepdim=True).clamp_min(1e-12)
-            nn[:, cap] = torch.tensor([[0.0], [1.0], [0.0]], dtype=_DTYPE)
+            nn[:, cap] = torch.tensor([[0.0], [1.0], [0.0]], dtype=_DTYPE, device=hx.device)
             u = 0.5 + torch.atan2(hx - o.x, -(hz - o.z)) / math.pi  # 0.5 faces the camera
             v = hy / (o.height * s)
             front = ~cap
@@ -436,7 +437,7 @@ def render(scene: Scene, supersample: int = 3) -> Render:
         normal[:, obj_idx] = nn
         albedo[:, obj_idx] = _object_albedo(o, u, v, front)
 
-    light = torch.tensor(scene.light, dtype=_DTYPE)
+    light = torch.tensor(scene.light, dtype=_DTYPE, device=dx.device)
     light = (light / light.norm()).view(3, 1)
     lambert = (normal * light).sum(dim=0).clamp_(min=0.0)
     # a soft fall-off of the light across the room keeps flat walls from looking synthetic
@@ -445,10 +446,10 @@ def render(scene: Scene, supersample: int = 3) -> Render:
 
     def pool(x: torch.Tensor) -> np.ndarray:  # [C, N] sub-pixel → [H, W, C] pixel means
         x = torch.nn.functional.avg_pool2d(x.view(1, -1, hs, ws), ss)
-        return x[0].permute(1, 2, 0).numpy().astype(np.float32)
+        return x[0].permute(1, 2, 0).cpu().numpy().astype(np.float32)
 
     def centre(x: torch.Tensor) -> np.ndarray:
-        return x.view(cam.height, ss, cam.width, ss)[:, ss // 2, :, ss // 2].numpy().astype(np.float32)
+        return x.view(cam.height, ss, cam.width, ss)[:, ss // 2, :, ss // 2].cpu().numpy().astype(np.float32)
 
     coverage = pool(torch.stack([hit_obj, in_region, on_floor & ~hit_obj, ~on_floor & ~hit_obj]).to(_DTYPE))
     return Render(rgb=pool(rgb), depth=centre(t), mask=coverage[..., 0], region_mask=coverage[..., 1], camera=cam.to_dict(),

@@ -91,3 +91,14 @@ def test_the_recorder_copies_cuda_tensors_before_the_training_step_changes_them(
         pred.zero_()  # the next training step overwrites the buffer on the GPU
     sample = load_spec(list_dataset(tmp_path / "run")[0][0])
     assert abs(float(sample.predictions["step_000001"].mean()) - 0.5) < 1 / 255
+
+
+@pytest.mark.cuda
+def test_the_renderer_on_cuda_makes_the_cpus_scene():
+    cuda_or_skip()
+    import geoviz.data.synth as S
+
+    scene = S.demo_scene(96)
+    cpu, gpu = S.render(scene), S.render(scene, device="cuda")
+    assert np.allclose(gpu.rgb, cpu.rgb, atol=1e-5) and np.allclose(gpu.depth, cpu.depth, rtol=1e-6)
+    assert np.array_equal(gpu.mask, cpu.mask)
