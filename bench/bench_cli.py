@@ -17,8 +17,13 @@ sys.path.insert(0, str(ROOT))
 
 
 def run(cmd, env):
+    """Wall seconds of ``cmd``; on CUDA, evaluate's own peak-memory note is printed beside."""
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = subprocess.run(cmd, check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True)
+    peak = [ln.split("; ", 1)[1] for ln in out.stderr.splitlines() if "peak CUDA memory" in ln]
+    if peak:
+        print(f"    ({peak[-1]})")
     return time.perf_counter() - t0
 
 

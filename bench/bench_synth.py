@@ -14,7 +14,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import add_device_option, describe, median_time, resolve_device  # noqa: E402
+from timing import add_device_option, describe, median_time, peak_bytes, reset_peak, resolve_device  # noqa: E402
 
 import geoviz.data.synth as S  # noqa: E402
 
@@ -27,7 +27,10 @@ def main() -> None:
     print(describe(dev))
     for name, scene in [("insert_box (box, 3×3 rays/px)", S.demo_scene(512)), ("tiles_wall (region)", S.tiles_scene(512))]:
         t = median_time(lambda scene=scene: S.render(scene, device=dev), 7, dev)
-        print(f"512² {name:32s} median {t * 1e3:6.0f} ms")
+        reset_peak(dev)
+        S.render(scene, device=dev)
+        peak = peak_bytes(dev)
+        print(f"512² {name:32s} median {t * 1e3:6.0f} ms" + (f"   peak {peak / 2**20:.0f} MiB" if peak is not None else ""))
 
 
 if __name__ == "__main__":

@@ -208,6 +208,10 @@ def browser(url: str, repeats: int, plots: list[str]) -> None:
         tot, bars, heat = (statistics.median(r[i] for r in res) for i in range(3))
         print(f"slider input → new total on screen: median {tot:.0f} ms (budget 150 ms)")
         print(f"slider input → updated bars: median {bars:.0f} ms; heatmap: median {heat:.0f} ms (budget 400 ms)")
+        import torch
+
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            print(f"peak CUDA memory of the server: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
         tab_switch(page, max(4, repeats // 4), plots)
         ctx.close()
         b.close()

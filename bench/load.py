@@ -344,6 +344,10 @@ def main(argv: list[str] | None = None) -> int:
     if demo is not None:
         print(f"peak handlers at once: {ui.ACTIVITY['peak']} (limit {args.concurrency})  "
               f"RSS {rss0:.0f} → {rss_mb():.0f} MB (this process: server + clients)")
+        import torch
+
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            print(f"peak CUDA memory of the server: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
         demo.close()
     for e in result.errors[:20]:
         print("ERROR", e)

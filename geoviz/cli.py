@@ -329,8 +329,17 @@ def cmd_evaluate(args) -> int:
         pairs = sum(1 for r in rows if not r["error"])
         print(f"{len(specs)} samples × {len(checkpoints)} checkpoints → {out} ({pairs} rows evaluated, "
               f"{failed} failed samples) in {elapsed:.1f} s on rank 0 ({world} process{'es' if world > 1 else ''}); "
-              f"{pairs / max(elapsed, 1e-9):.2f} samples×checkpoints/s", file=sys.stderr)
+              f"{pairs / max(elapsed, 1e-9):.2f} samples×checkpoints/s{_cuda_peak()}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _cuda_peak() -> str:
+    """``"; peak CUDA memory 1.2 GiB"`` when this process used CUDA, else empty."""
+    import torch
+
+    if not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return ""
+    return f"; peak CUDA memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB"
 
 
 def _summary_writer(folder: str | None):
