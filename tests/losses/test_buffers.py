@@ -48,6 +48,7 @@ def test_large_buffers_are_given_back():
     assert _rss_bytes() - before < 64 << 20
 
 
+@pytest.mark.cuda
 def test_cuda_buffer_stays_on_the_device():
     device = cuda_or_skip()
     t = fresh_buffer((2, 1, 1024, 1024), torch.zeros(1, device=device))
