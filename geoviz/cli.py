@@ -439,9 +439,6 @@ def cmd_serve(args) -> int:
     os.environ.setdefault("GRADIO_TEMP_DIR", str(temp_root() / "uploads"))
     from geoviz.app.serve import launch
 
-    if args.run and not Path(args.run).is_dir():
-        raise InputError(args.run, "is not a folder", "give the folder a geoviz.RunRecorder writes (it makes it on "
-                         "the first log; start the training first, or make the folder)")
     launch(host=args.host, port=args.port, device=args.device, sessions_dir=args.sessions_dir, data_root=args.data_root,
            depth_weights=args.depth_weights, taef1_weights=args.taef1_weights, auth=auth,
            max_upload_mb=args.max_upload_mb, concurrency=args.concurrency, run_dir=args.run)

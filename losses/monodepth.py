@@ -138,7 +138,7 @@ def _per_sample_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     BLAS float32 dot accumulates along the vector, so its error grows with the pixel count (8.6e-5
     relative on one 512² SSI on an AVX-512 machine, where float64 pieces leave only the result's own
     rounding). cuBLAS reduces in a tree and keeps float32."""
-    if a.device.type == "cuda" or a.dtype == torch.float64:
+    if a.device.type != "cpu" or a.dtype == torch.float64:
         return torch.stack([torch.dot(a[i].reshape(-1), b[i].reshape(-1)) for i in range(a.shape[0])])
     out = []
     for i in range(a.shape[0]):

@@ -129,7 +129,7 @@ class RunFollower:
             sample = load_spec(spec)
             # the engine's own cache is left out: each pair is evaluated once and kept here
             report = evaluate(sample, None, device=self.device, cache=None)
-        except InputError as e:  # a bad sample never blocks the others; it is tried again if its files change
+        except InputError as e:  # a bad sample never blocks the others; its pairs are listed, not retried
             for ck in spec.predictions:
                 self.failed[(spec.name, listed[ck])] = str(e)
             return 0

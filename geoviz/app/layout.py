@@ -113,7 +113,8 @@ def build_demo(device: str = "auto", preload: Session | None = None, sessions_di
     ``sessions_dir``: where "Save & copy link" keeps sessions; ``data_root``: datasets (and runs) it
     may open; ``run_dir``: a training run it follows, opened on its tab."""
     if run_dir is not None and not Path(run_dir).is_dir():
-        raise InputError(str(run_dir), "is not a folder", "give the folder a geoviz.RunRecorder writes")
+        raise InputError(str(run_dir), "is not a folder", "give the folder a geoviz.RunRecorder writes (it makes it on "
+                         "the first log; start the training first, or make the folder)")
     refresh_terms()
     resolve_device(device)  # fail early on an impossible device
     page = Page(device=device, preload=preload, store=SessionStore(sessions_dir),

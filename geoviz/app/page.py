@@ -248,6 +248,15 @@ class Page:
         return getattr(event, how)(handler, self.all(inputs), self.all(outputs), js=js, api_visibility="private",
                                    **(COMPUTE if compute else {}), **kwargs)
 
+    def show_opened(self, event) -> None:
+        """After ``event`` opened a sample (a dataset's row, a run's point): the Overview tab, scrolled
+        to its cards, and its per-prediction views."""
+        tab = self.chain(event, lambda v: {"main_tabs": gr.Tabs(selected="overview")}, [], ["main_tabs"],
+                         show_progress="hidden")
+        self.chain(tab, None, [], [], how="then",
+                   js="() => document.querySelector('#totals')?.scrollIntoView({block: 'start'})")
+        self.then_predictions(event)
+
     def then_predictions(self, event):
         """After ``event`` (which made or changed the session): the per-prediction views, as a second
         step, so the totals are on screen first."""

@@ -137,9 +137,11 @@ def clone_session(session: Session) -> Session:
 def session_of_spec(spec: SampleSpec, checkpoint: str, old: Session | None, device: str, weight_values: Sequence[float],
                     models: ModelChoice, progress=None, warn: Callable[[str], Any] | None = None) -> Session:
     """A dataset's or a run's sample (``spec``) diagnosed as a new session inspecting
-    ``checkpoint``, with ``old``'s params and files and the sliders' ``weight_values``."""
+    ``checkpoint``, with ``old``'s params, files and models (``models`` when it has none) and the
+    sliders' ``weight_values``."""
     if progress is not None:
         progress(0, desc=f"diagnosing {spec.name}")
+    models = old.models if old is not None and old.models else models
     new = new_session(load_spec(spec), old.params if old else None, {}, device, progress, models, warn=warn)
     set_weight_values(new, weight_values)
     follow_kind(new)

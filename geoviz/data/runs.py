@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from geoviz.data.layouts import datasets_under
 from geoviz.data.readers import InputError
 from geoviz.data.writers import safe_name, write_array, write_atomic, write_image, write_latent
 
@@ -120,11 +121,9 @@ def is_run(folder: Path) -> bool:
 
 
 def runs_under(root: Path | None) -> list[str]:
-    """The run folders one level under ``root`` (names from the disk; a symlink out of the root is
-    not listed)."""
-    if root is None or not root.is_dir():
-        return []
-    return [d.name for d in sorted(root.iterdir()) if d.is_dir() and d.resolve().is_relative_to(root) and is_run(d)]
+    """The datasets under ``root`` (:func:`~geoviz.data.layouts.datasets_under`: names from the disk,
+    no symlink out of the root) that hold a run file."""
+    return [name for name in datasets_under(root) if is_run(root / name)]
 
 
 def read_run(folder: str | os.PathLike) -> RunInfo:

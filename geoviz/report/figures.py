@@ -663,6 +663,8 @@ def run_scale_figure(series: dict[str, dict], tolerance: float = 0.05, title: st
     """Each sample's estimated scale against the training step (``series`` from
     :func:`geoviz.analysis.runs.scale_series`), the band ``|log s| ≤ tolerance`` shaded, and the
     first step each sample leaves it marked. customdata ``[sample, checkpoint]`` per point."""
+    if not series:
+        return _waiting_figure(title or "Estimated scale per sample against the step")
     lo, hi = math.exp(-tolerance), math.exp(tolerance)
     data, annotations, finite = [], [], []
     for i, (name, s) in enumerate(series.items()):
@@ -683,8 +685,6 @@ def run_scale_figure(series: dict[str, dict], tolerance: float = 0.05, title: st
                "opacity": 0.12, "line": {"width": 0}, "layer": "below"},
               {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 1, "y1": 1,
                "line": {"color": "#2CA02C", "dash": "dot"}}]
-    if not series:
-        return _waiting_figure(title or "Estimated scale per sample against the step")
     span = max([abs(math.log(y)) for y in finite if y > 0] + [tolerance]) * 1.3
     return {"data": data, "layout": chart_layout(
         title or f"Estimated scale per sample against the step (band: |log s| ≤ {tolerance:g})",

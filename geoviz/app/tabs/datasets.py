@@ -156,9 +156,8 @@ def wire(page: Page) -> None:
         spec = next((sp for sp in specs if sp.name == row["sample"]), None)
         if spec is None:
             raise InputError(str(row["sample"]), "is no longer in the dataset", "reload the dataset")
-        old = v.state
-        new = session_of_spec(spec, str(row["checkpoint"]), old, v.device, v.weights(),
-                              old.models if old is not None and old.models else page.models_from(), progress, gr.Warning)
+        new = session_of_spec(spec, str(row["checkpoint"]), v.state, v.device, v.weights(), page.models_from(), progress,
+                              gr.Warning)
         return {"state": new, **page.compose(new, v.focus(), ["session", "weights", "restore", "weighted"])}
 
     page.add("ds_asked", gr.State({}))  # how many dataset loads this browser asked for (the last one shows)
@@ -169,8 +168,4 @@ def wire(page: Page) -> None:
     opened = page.on([page["ds_table"].select, page["ds_gallery"].select], on_open,
                      ["state", "ds_name", "ds_table", "device", *FOCUS[1:], *weights], page.restorable(),
                      special=("evt", "progress"), compute=True)
-    # the opened sample's diagnosis: the Overview tab, scrolled to its cards
-    page.chain(page.chain(opened, lambda v: {"main_tabs": gr.Tabs(selected="overview")}, [], ["main_tabs"],
-                          show_progress="hidden"),
-               None, [], [], how="then", js="() => document.querySelector('#totals')?.scrollIntoView({block: 'start'})")
-    page.then_predictions(opened)
+    page.show_opened(opened)

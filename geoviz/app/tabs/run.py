@@ -6,7 +6,7 @@ the first step it leaves it, and the weighted terms and total (median over sampl
 
 ``run_views`` is plain Python; ``build`` and ``wire`` put it on the page. Plotly's click reaches the
 server through a hidden textbox (Gradio's Plot has no click event): the chart's ``plotly_click``
-writes ``{"sample", "checkpoint"}`` into it and its input event opens the sample.
+writes ``{"sample", "checkpoint"}`` into it and its change event opens the sample.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ NO_RUN = ("No training run under the server's `--data-root` yet: record one into
           "`geoviz.RunRecorder(\"<data root>/<name>\")`; it is listed when this tab opens.")
 
 # binds each run chart's plotly_click to the hidden #run_open box (again after every redraw:
-# Plotly.newPlot drops listeners), whose input event opens the clicked sample at its checkpoint
+# Plotly.newPlot drops listeners), whose change event opens the clicked sample at its checkpoint
 BIND_CLICKS = """() => {
   const bind = () => {
     for (const id of ['run_scale', 'run_terms']) {
@@ -223,16 +223,11 @@ def wire(page: Page) -> None:
         if spec is None or checkpoint not in spec.predictions:
             raise InputError(f"{sample} · {checkpoint}", "is no longer in the run",
                              "the recorder's keep_last removed it; open a step still on disk")
-        old = v.state
-        new = session_of_spec(spec, checkpoint, old, v.device, v.weights(),
-                              old.models if old is not None and old.models else page.models_from(), progress, gr.Warning)
+        new = session_of_spec(spec, checkpoint, v.state, v.device, v.weights(), page.models_from(), progress, gr.Warning)
         gr.Info(f"opened {sample} at {checkpoint} of the run {v.run_name}")  # two runs may share sample names
         return {"state": new, **page.compose(new, v.focus(), ["session", "weights", "restore", "weighted"])}
 
     opened = page.on(page["run_open"].change, on_open, ["state", "run_name", "run_open", "device", *FOCUS[1:],
                                                         *page.weight_names()],
                      page.restorable(), special=("progress",), compute=True)
-    page.chain(page.chain(opened, lambda v: {"main_tabs": gr.Tabs(selected="overview")}, [], ["main_tabs"],
-                          show_progress="hidden"),
-               None, [], [], how="then", js="() => document.querySelector('#totals')?.scrollIntoView({block: 'start'})")
-    page.then_predictions(opened)
+    page.show_opened(opened)
