@@ -47,6 +47,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
 
 import geoviz  # noqa: E402
 import losses  # noqa: E402
+from geoviz.data.runs import checkpoint_name  # noqa: E402
 from geoviz.data.synth import random_box_scene, render, without_object  # noqa: E402
 from geoviz.models.encoders import ProxyEncoder  # noqa: E402
 
@@ -170,7 +171,7 @@ class Watch:
             hwc = lambda t: t.permute(1, 2, 0).numpy()  # noqa: E731
             for i, name in enumerate(self.names):
                 sample = geoviz.build_sample(hwc(self.data["context"][i]), hwc(self.data["target"][i]),
-                                             self.data["mask"][i, 0].numpy(), {f"step_{step:06d}": hwc(pred[i])},
+                                             self.data["mask"][i, 0].numpy(), {checkpoint_name(step): hwc(pred[i])},
                                              name=name, kind="insertion")
                 log_report(self.writer, geoviz.evaluate(sample, cache=None), step=step, sample=sample)
 
