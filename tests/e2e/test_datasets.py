@@ -56,9 +56,11 @@ def test_click_a_row_opens_the_sample(page):
     page.get_by_role("tab", name="Datasets").click()
     page.locator("#dataset input").click()
     page.get_by_role("option", name="synthetic").click()
-    page.wait_for_function("() => document.querySelector('#dataset_table').innerText.includes('sample_')",
-                           timeout=120_000)
-    cell = page.locator('#dataset_table [data-testid="cell-0-0"]')  # the worst row's sample cell
+    # the worst row's sample cell holds the chosen dataset's sample (the table text can show the new
+    # rows while the first cell still holds the dataset the tab opened on)
+    page.wait_for_function("() => (document.querySelector('#dataset_table [data-testid=\"cell-0-0\"]')?.innerText || '')"
+                           ".trim().startsWith('sample_')", timeout=120_000)
+    cell = page.locator('#dataset_table [data-testid="cell-0-0"]')
     sample = cell.inner_text().strip()
     checkpoint = page.locator('#dataset_table [data-testid="cell-0-1"]').inner_text().strip()
     cell.click()
